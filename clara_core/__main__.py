@@ -1,0 +1,5 @@
+"""``python -m clara_core`` runs the ``clara`` command."""
+
+from clara_core.cli.main import main
+
+main()

@@ -1,0 +1,123 @@
+"""Built-in plugin: ``clara show``, ``clara plugins`` and ``clara help``."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from clara_core.cli.nodecmd import clara_context
+from clara_core.context import Context
+from clara_core.errors import UsageError
+from clara_core.hookspecs import hookimpl
+
+
+def _format_value(value: object) -> str:
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+@click.command()
+@click.argument("section")
+@click.argument("dist", required=False)
+def show(section: str, dist: str | None) -> None:
+    """Show the configuration of SECTION ('All' for every section).
+
+    With DIST, the values that apply to that distribution: [SECTION-DIST]
+    over [SECTION]. Lines are 'key : value', as the seed printed them.
+    """
+    config = clara_context().config
+    if section == "All":
+        for name in config.sections():
+            click.echo(f"[{name}]")
+            for key, value in config.items(name).items():
+                click.echo(f"{key} : {_format_value(value)}")
+        return
+    if not config.has_section(section):
+        raise UsageError(f"'{section}' is not a section in the configuration")
+    values = dict(config.items(section))
+    if dist:
+        config.check_dist(dist)
+        values.update(config.items(f"{section}-{dist}"))
+    for key, value in values.items():
+        click.echo(f"{key} : {_format_value(value)}")
+
+
+def _plugins_data(ctx: Context) -> dict[str, object]:
+    registry = ctx.plugins.registry()
+    by_plugin: dict[str, dict[str, list[str]]] = {}
+    for info in registry.all():
+        by_plugin.setdefault(info.plugin, {}).setdefault(info.capability, []).append(info.name)
+    return {
+        "plugins": [
+            {
+                "name": p.name,
+                "module": p.module,
+                "distribution": p.distribution,
+                "version": p.version,
+                "hooks": p.hooks,
+                "backends": by_plugin.get(p.name, {}),
+                "error": p.error or None,
+            }
+            for p in ctx.plugins.plugins.values()
+        ],
+        "backends": {
+            capability: registry.names(capability)
+            for capability in sorted({info.capability for info in registry.all()})
+        },
+    }
+
+
+@click.command(name="plugins")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def plugins_command(as_json: bool) -> None:
+    """List installed plugins, their versions, backends and load errors."""
+    ctx = clara_context()
+    data = _plugins_data(ctx)
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="clara plugins")
+    for column in ("plugin", "distribution", "version", "backends", "status"):
+        table.add_column(column)
+    for plugin in data["plugins"]:  # type: ignore[attr-defined]
+        backends = "; ".join(f"{cap}: {', '.join(names)}" for cap, names in plugin["backends"].items())
+        status = f"[red]error: {plugin['error']}[/red]" if plugin["error"] else "ok"
+        table.add_row(plugin["name"], plugin["distribution"], plugin["version"], backends, status)
+    Console(width=max(100, Console().width)).print(table)
+
+
+@click.command(name="help")
+@click.argument("plugin", required=False)
+@click.pass_context
+def help_command(ctx: click.Context, plugin: str | None) -> None:
+    """Show the help of a plugin's commands (clara help ipmi)."""
+    root = ctx.find_root().command
+    assert isinstance(root, click.Group)
+    if plugin is None:
+        click.echo(root.get_help(ctx.find_root()))
+        return
+    command = root.get_command(ctx, plugin)
+    if command is None:
+        raise UsageError(f"Sorry, the plugin {plugin} doesn't exist. See 'clara --help'.")
+    with click.Context(command, info_name=plugin, parent=ctx.find_root()) as sub:
+        click.echo(command.get_help(sub))
+        if isinstance(command, click.Group):
+            for name in command.list_commands(sub):
+                subcommand = command.get_command(sub, name)
+                if subcommand is None or subcommand.hidden:
+                    continue
+                with click.Context(subcommand, info_name=name, parent=sub) as leaf:
+                    click.echo("\n" + subcommand.get_help(leaf))
+    sys.stdout.flush()
+
+
+@hookimpl
+def register_commands(cli: click.Group) -> None:
+    """Add ``show``, ``plugins`` and ``help``."""
+    cli.add_command(show)
+    cli.add_command(plugins_command)
+    cli.add_command(help_command)

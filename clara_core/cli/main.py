@@ -1,0 +1,96 @@
+"""The ``clara`` command: the root group, plugin commands loaded on demand, error handling."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import click
+
+from clara_core import __version__
+from clara_core.cli.app import App
+from clara_core.errors import ClaraError
+from clara_core.logs import mask, setup_logging
+
+log = logging.getLogger("clara_core")
+
+
+class ClaraGroup(click.Group):
+    """The root group; plugin commands are added the first time they are listed or looked up."""
+
+    def _app(self, ctx: click.Context) -> App:
+        root = ctx.find_root()
+        if root.obj is None:
+            root.obj = App()
+        app: App = root.obj
+        if not app._commands_added:
+            app._commands_added = True
+            app.plugins.hook.register_commands(cli=self)
+        return app
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._app(ctx)
+        return sorted(self.commands)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        self._app(ctx)
+        return self.commands.get(cmd_name)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else ""
+        if args and self.get_command(ctx, name) is None and not name.startswith("-"):
+            raise click.UsageError(f"Sorry, the plugin {name} doesn't exist. See 'clara --help'.", ctx)
+        return super().resolve_command(ctx, args)
+
+
+def _set_debug(ctx: click.Context, _param: click.Parameter, value: int) -> int:
+    ctx.ensure_object(App).debug = value
+    return value
+
+
+@click.group(cls=ClaraGroup, context_settings={"help_option_names": ["-h", "--help"]}, no_args_is_help=True)
+@click.option("-d", "debug", count=True, callback=_set_debug, is_eager=True, expose_value=False,
+              help="Debug output; -dd also for third-party libraries.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="A config file read after the system ones.")
+@click.version_option(__version__, "--version", prog_name="clara")
+@click.pass_context
+def cli(ctx: click.Context, config_file: str | None) -> None:
+    """Clara: cluster administration tools for HPC clusters.
+
+    See 'clara help <plugin>' for detailed help on a plugin
+    and 'clara <plugin> --help' for a quick list of its options.
+    """
+    app = ctx.ensure_object(App)
+    app.config_file = config_file
+    setup_logging(app.debug)
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point of the console script: one clear line for every user error."""
+    try:
+        return cli.main(args=argv, prog_name="clara", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("clara: aborted", err=True)
+        sys.exit(1)
+    except ClaraError as exc:
+        log.debug("error", exc_info=True)
+        click.echo(f"clara: error: {mask(str(exc))}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("clara: interrupted", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.stderr.close()
+        sys.exit(1)
+    except Exception as exc:  # a bug: one line for the user, the traceback in the log
+        log.debug("internal error", exc_info=True)
+        logging.getLogger("clara_core").error("internal error: %s: %s", type(exc).__name__, exc, exc_info=False)
+        click.echo("clara: internal error (details with -d and in all.log)", err=True)
+        sys.exit(70)

@@ -1,0 +1,143 @@
+"""Helpers for commands that act on a node set, shared by the core and plugins.
+
+* :class:`NodeGroup` accepts both argument orders of the seed:
+  ``clara ipmi status node1`` and ``clara ipmi node1 status``, and the
+  seed's group-level ``--p=<level>``.
+* :func:`node_options` adds the common options (``--p``, ``-o``,
+  ``--timeout``, ``--yes``, ``--dry-run``) to a command and hands it a
+  parsed node set and a :class:`~clara_core.context.Context`.
+* :func:`confirm_destructive` asks before touching many nodes.
+* :func:`finish` prints folded results and exits 0 or 1.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar, cast
+
+import click
+from ClusterShell.NodeSet import NodeSet
+
+from clara_core.context import Context, Options
+from clara_core.errors import AbortedByUser
+from clara_core.nodes import parse_nodeset
+from clara_core.output import OUTPUT_FORMATS, collect, report
+from clara_core.results import NodeResult
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_PARALLEL_KEY = "clara.parallel"
+
+
+class NodeGroup(click.Group):
+    """A command group whose commands take a node set in either position.
+
+    ``clara <group> <nodes> <verb> [args]`` is read as
+    ``clara <group> <verb> <nodes> [args]``. The group also takes the seed's
+    ``--p=<level>`` before the verb.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.params.append(
+            click.Option(["--p", "parallel"], type=click.IntRange(min=1), metavar="LEVEL",
+                         help="How many nodes at once (overrides 'parallel' in config).", expose_value=False,
+                         callback=_remember_parallel, is_eager=False)
+        )
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        if len(args) >= 2 and args[0] not in self.commands and args[1] in self.commands:
+            args = [args[1], args[0], *args[2:]]
+        return super().resolve_command(ctx, args)
+
+
+def _remember_parallel(ctx: click.Context, _param: click.Parameter, value: int | None) -> None:
+    if value is not None:
+        ctx.meta[_PARALLEL_KEY] = value
+
+
+def clara_context(ctx: click.Context | None = None, options: Options | None = None) -> Context:
+    """The :class:`Context` for the running command (config and plugins loaded once)."""
+    ctx = ctx or click.get_current_context()
+    app = ctx.find_root().obj
+    if app is None:
+        from clara_core.cli.app import App
+
+        app = ctx.find_root().obj = App()
+    return cast(Context, app.context(options or Options()))
+
+
+def node_options(nodes_arg: bool = True) -> Callable[[F], F]:
+    """Decorate a command taking ``(ctx: Context, nodes: NodeSet, **params)``.
+
+    Adds the ``NODES`` argument (unless ``nodes_arg`` is false) and the
+    common options; parses the node set (a usage error when invalid or
+    empty) and builds the context.
+    """
+
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(**params: Any) -> Any:
+            click_ctx = click.get_current_context()
+            parallel = params.pop("parallel") or click_ctx.meta.get(_PARALLEL_KEY)
+            options = Options(
+                parallel=parallel,
+                timeout=params.pop("timeout"),
+                output=params.pop("output"),
+                yes=params.pop("yes"),
+                dry_run=params.pop("dry_run"),
+            )
+            context = clara_context(click_ctx, options)
+            if nodes_arg:
+                params["nodes"] = parse_nodeset(params.pop("nodes"))
+            return func(context, **params)
+
+        for decorator in reversed(
+            [
+                click.option("--p", "parallel", type=click.IntRange(min=1), metavar="LEVEL",
+                             help="How many nodes at once (overrides 'parallel' in config)."),
+                click.option("--timeout", type=click.FloatRange(min=0.1), metavar="SECONDS",
+                             help="Time allowed per node attempt (overrides 'timeout')."),
+                click.option("-o", "--output", type=click.Choice(OUTPUT_FORMATS), default="text",
+                             show_default=True, help="Folded text, or one JSON record per node."),
+                click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation."),
+                click.option("--dry-run", is_flag=True, help="Show what would be done, do nothing."),
+            ]
+        ):
+            wrapper = decorator(wrapper)
+        if nodes_arg:
+            wrapper = click.argument("nodes", metavar="NODESET")(wrapper)
+        return cast(F, wrapper)
+
+    return decorate
+
+
+def confirm_destructive(ctx: Context, verb: str, nodes: NodeSet, always: bool = False) -> None:
+    """Ask before ``verb`` over more than ``[common] confirm_above`` nodes (or
+    any number when ``always``); ``--yes`` skips the question. Without a
+    terminal to ask on, refuse rather than guess."""
+    if ctx.options.yes or ctx.options.dry_run:
+        return
+    if not always and len(nodes) <= ctx.confirm_above():
+        return
+    question = f"{verb} {len(nodes)} node{'s' if len(nodes) != 1 else ''} ({nodes})?"
+    if not sys.stdin.isatty():
+        raise AbortedByUser(f"refusing to {verb} {len(nodes)} nodes without confirmation: add --yes")
+    if not click.confirm(question, default=False, err=True):
+        raise AbortedByUser("aborted: nothing was done")
+
+
+def dry_run_report(ctx: Context, verb: str, groups: dict[str, NodeSet]) -> None:
+    """Print what a dry run would do, per backend, then exit 0."""
+    for backend, nodes in sorted(groups.items()):
+        click.echo(f"{nodes}: would {verb} (backend {backend})")
+    raise click.exceptions.Exit(0)
+
+
+def finish(ctx: Context, results: Iterator[NodeResult], total: int, label: str = "") -> None:
+    """Collect ``results`` (with a progress bar on a terminal), print them folded
+    or as JSON, and exit 0 when every node succeeded, 1 otherwise."""
+    code = report(collect(results, total, label), ctx.options.output)
+    raise click.exceptions.Exit(code)

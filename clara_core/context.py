@@ -1,0 +1,168 @@
+"""The context of one command: config, plugins, backends, fan-out policy, options.
+
+A backend factory receives this object; it is the one door from a plugin to
+the core's services.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ClusterShell.NodeSet import NodeSet
+
+from clara_core.capabilities import CAPABILITIES
+from clara_core.config import Config
+from clara_core.errors import BackendNotFound, ClaraError
+from clara_core.fanout import FanoutPolicy, Work, fanout, merge
+from clara_core.logs import register_secret
+from clara_core.plugins import PluginManager
+from clara_core.protocols import SecretStore
+from clara_core.results import NodeResult
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONFIRM_ABOVE = 8
+
+
+@dataclass
+class Options:
+    """Options common to node commands (set from the command line)."""
+
+    parallel: int | None = None
+    timeout: float | None = None
+    output: str = "text"
+    yes: bool = False
+    dry_run: bool = False
+
+
+@dataclass
+class Context:
+    """Everything a command and its backends need, built lazily.
+
+    :param config: the merged configuration.
+    :param plugins: the loaded plugin manager.
+    :param options: the command line's node options.
+    """
+
+    config: Config
+    plugins: PluginManager
+    options: Options = field(default_factory=Options)
+    _instances: dict[tuple[str, str], Any] = field(default_factory=dict)
+    _secrets: SecretStore | None = None
+
+    # -- fan-out ----------------------------------------------------------
+
+    def policy(self, section: str | None = None) -> FanoutPolicy:
+        """The fan-out policy: ``[common]``, then ``[section]``, then the command line.
+
+        Keys: ``parallel``, ``timeout``, ``retries``, ``backoff``,
+        ``min_interval``, ``stagger``.
+        """
+        cfg = self.config
+        base = FanoutPolicy()
+
+        def pick_int(key: str, default: int, minimum: int) -> int:
+            value = cfg.get_int("common", key, default=default, minimum=minimum)
+            return cfg.get_int(section, key, default=value, minimum=minimum) if section else value
+
+        def pick_float(key: str, default: float) -> float:
+            value = cfg.get_float("common", key, default=default)
+            return cfg.get_float(section, key, default=value) if section else value
+
+        policy = FanoutPolicy(
+            parallel=pick_int("parallel", base.parallel, 1),
+            timeout=pick_float("timeout", base.timeout),
+            retries=pick_int("retries", base.retries, 0),
+            backoff=pick_float("backoff", base.backoff),
+            min_interval=pick_float("min_interval", base.min_interval),
+            stagger=pick_float("stagger", base.stagger),
+        )
+        if self.options.parallel is not None:
+            policy = replace(policy, parallel=self.options.parallel)
+        if self.options.timeout is not None:
+            policy = replace(policy, timeout=self.options.timeout)
+        return policy
+
+    def fanout(
+        self, nodes: Iterable[str], work: Work, section: str | None = None, **overrides: Any
+    ) -> Iterator[NodeResult]:
+        """Run ``work(node)`` over ``nodes`` under :meth:`policy` (plus ``overrides``)."""
+        policy = self.policy(section)
+        if overrides:
+            policy = replace(policy, **overrides)
+        return fanout(nodes, work, policy)
+
+    # -- backends ---------------------------------------------------------
+
+    def backend_name(self, capability: str, node: str | None = None) -> str:
+        """The backend configured for ``capability`` (for ``node`` when given)."""
+        cap = CAPABILITIES[capability]
+        if node is not None and cap.per_node:
+            return self.config.node_settings("backends").get(node, capability, default=cap.default or "")
+        return self.config.get("backends", capability, default=cap.default or "")
+
+    def backend(self, capability: str, name: str | None = None) -> Any:
+        """The backend instance ``name`` of ``capability`` (the configured one by default)."""
+        name = name or self.backend_name(capability)
+        if not name:
+            raise BackendNotFound(f"no {capability} backend configured: set [backends] {capability}")
+        key = (capability, name)
+        if key not in self._instances:
+            info = self.plugins.registry().get(capability, name)
+            try:
+                self._instances[key] = info.factory(self)
+            except ClaraError:
+                raise
+            except Exception as exc:
+                raise ClaraError(
+                    f"{capability} backend {name!r} (plugin {info.plugin}) failed to start: {type(exc).__name__}: {exc}"
+                ) from exc
+        return self._instances[key]
+
+    def split_by_backend(self, capability: str, nodes: NodeSet) -> dict[str, NodeSet]:
+        """Group ``nodes`` by the backend that serves each for ``capability``."""
+        settings = self.config.node_settings("backends")
+        default = self.backend_name(capability)
+        if not settings.overrides:
+            return {default: NodeSet(nodes)}
+        groups: dict[str, list[str]] = defaultdict(list)
+        for node in nodes:
+            groups[settings.get(node, capability, default=default)].append(node)
+        return {name: NodeSet.fromlist(members) for name, members in groups.items()}
+
+    def dispatch(
+        self, capability: str, nodes: NodeSet, call: Callable[[Any, NodeSet], Iterator[NodeResult]]
+    ) -> Iterator[NodeResult]:
+        """Send each node to its backend and merge the results as they come."""
+        groups = self.split_by_backend(capability, nodes)
+        missing = [name for name in groups if not name]
+        if missing:
+            raise BackendNotFound(f"no {capability} backend configured: set [backends] {capability}")
+        # Resolve every backend before starting any, so a bad name fails the command up front.
+        backends = {name: self.backend(capability, name) for name in groups}
+        return merge(call(backends[name], subset) for name, subset in groups.items())
+
+    # -- secrets ----------------------------------------------------------
+
+    @property
+    def secrets(self) -> SecretStore:
+        """The configured secret store (``[backends] secret_store``, default ``passwd_file``)."""
+        if self._secrets is None:
+            self._secrets = self.backend("secret_store")
+        return self._secrets
+
+    def secret(self, key: str) -> str:
+        """One secret from the store, registered with the log masker."""
+        value = self.secrets.get(key)
+        register_secret(value)
+        return value
+
+    # -- safety -----------------------------------------------------------
+
+    def confirm_above(self) -> int:
+        """How many nodes a destructive command may touch without asking."""
+        return self.config.get_int("common", "confirm_above", default=DEFAULT_CONFIRM_ABOVE, minimum=0)

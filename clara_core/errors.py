@@ -1,0 +1,69 @@
+"""Errors that Clara reports to the user as one line.
+
+Two families:
+
+* :class:`ClaraError` and its subclasses end a command: the CLI prints
+  ``clara: error: <message>`` on stderr and exits with :attr:`ClaraError.exit_code`.
+* :class:`NodeError` and its subclasses fail *one node* of a fan-out; the
+  other nodes go on and the node is reported with the message.
+"""
+
+from __future__ import annotations
+
+
+class ClaraError(Exception):
+    """A failure the user can act on; printed as one line, never a traceback."""
+
+    exit_code = 1
+
+
+class UsageError(ClaraError):
+    """The command line itself is wrong (bad node set, unknown verb...)."""
+
+    exit_code = 2
+
+
+class ConfigError(ClaraError):
+    """A config file is missing a key, or a value is malformed."""
+
+
+class NodeSetError(UsageError):
+    """A node set is empty or cannot be parsed."""
+
+
+class BackendNotFound(ClaraError):
+    """No installed plugin provides the backend that config or the user asked for."""
+
+
+class AbortedByUser(ClaraError):
+    """The user declined a confirmation prompt."""
+
+
+class NodeError(Exception):
+    """One node failed; the message says why, in a few words.
+
+    ``retryable`` tells the fan-out whether trying again may help (a timeout,
+    a dropped packet) or must not happen (a wrong password: retrying it
+    would lock the account on the BMC).
+    """
+
+    retryable = False
+
+    def __init__(self, message: str, *, retryable: bool | None = None) -> None:
+        super().__init__(message)
+        if retryable is not None:
+            self.retryable = retryable
+
+
+class TransientNodeError(NodeError):
+    """A failure that may go away by itself (timeout, busy BMC): retried."""
+
+    retryable = True
+
+
+class AuthenticationError(NodeError):
+    """The node rejected the credentials: never retried."""
+
+
+class UnsupportedError(NodeError):
+    """The node (or its backend) cannot do what was asked."""

@@ -1,0 +1,94 @@
+"""Logging as the seed did it: the console, plus ``all.log`` and ``important.log``.
+
+Files go to ``/var/log/clara`` for root, else to
+``$XDG_STATE_HOME/clara`` (``~/.local/state/clara``); ``$CLARA_LOG_DIR``
+points elsewhere. A log directory that cannot be written costs a warning,
+never the command. Every record goes through :class:`SecretMasker`, which
+replaces each value the secret store handed out with ``****``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+
+_secrets: set[str] = set()
+_lock = threading.Lock()
+MASK = "****"
+
+
+def register_secret(value: str) -> None:
+    """Mask ``value`` in every log record from now on."""
+    if value and len(value) >= 3:
+        with _lock:
+            _secrets.add(value)
+
+
+def mask(text: str) -> str:
+    """``text`` with every registered secret replaced by ``****``."""
+    with _lock:
+        secrets = sorted(_secrets, key=len, reverse=True)
+    for secret in secrets:
+        text = text.replace(secret, MASK)
+    return text
+
+
+class SecretMasker(logging.Filter):
+    """A filter that masks registered secrets in the formatted message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _secrets:
+            record.msg = mask(record.getMessage())
+            record.args = None
+        return True
+
+
+def log_dir() -> Path:
+    """Where ``all.log`` and ``important.log`` go."""
+    env = os.environ.get("CLARA_LOG_DIR")
+    if env:
+        return Path(env)
+    if os.geteuid() == 0:
+        return Path("/var/log/clara")
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "clara"
+
+
+def setup_logging(debug: int = 0) -> None:
+    """Console at WARNING (INFO with ``-d``, DEBUG for Clara and third parties
+    with ``-dd``), and the two files."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_clara", False):
+            root.removeHandler(handler)
+    masker = SecretMasker()
+    console = logging.StreamHandler()
+    console.setLevel(logging.DEBUG if debug else logging.WARNING)
+    console.setFormatter(logging.Formatter("%(levelname)s: %(message)s" if debug else "clara: %(message)s"))
+    handlers: list[logging.Handler] = [console]
+    directory = log_dir()
+    try:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o750)
+        every = logging.FileHandler(directory / "all.log", encoding="utf-8")
+        every.setLevel(logging.DEBUG)
+        important = logging.FileHandler(directory / "important.log", encoding="utf-8")
+        important.setLevel(logging.WARNING)
+        for handler in (every, important):
+            handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"))
+        handlers += [every, important]
+    except OSError as exc:
+        console.handle(logging.makeLogRecord({"msg": f"cannot write logs in {directory}: {exc.strerror}",
+                                              "levelno": logging.WARNING, "levelname": "WARNING"}))
+    for handler in handlers:
+        handler.addFilter(masker)
+        handler._clara = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    clara_level = logging.DEBUG if debug else logging.INFO
+    logging.getLogger("clara_core").setLevel(clara_level)
+    # Third-party libraries stay quiet unless -dd.
+    third = logging.DEBUG if debug >= 2 else logging.WARNING
+    for name in ("pyghmi", "redfish", "urllib3", "libvirt", "gnupg", "ClusterShell"):
+        logging.getLogger(name).setLevel(third)

@@ -1,0 +1,110 @@
+"""Showing per-node results: folded text, JSON, and a progress bar.
+
+Text output folds identical answers under one node set, as ``clubak -b``
+does::
+
+    node[1-40,42]: on
+    node41: error: timeout after 30s
+
+Multi-line answers (an event log) get a header per group. ``-o json`` prints
+one JSON array with one record per node (see :meth:`NodeResult.as_record`).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from typing import IO, Any
+
+from ClusterShell.NodeSet import NodeSet
+
+from clara_core.results import NodeResult
+
+OUTPUT_FORMATS = ("text", "json")
+_PROGRESS_MIN_NODES = 8
+
+
+def fold(results: Iterable[NodeResult]) -> list[tuple[NodeSet, NodeResult]]:
+    """Group results with the same outcome; successes first, each group by node set."""
+    groups: dict[tuple[bool, str], list[NodeResult]] = defaultdict(list)
+    for result in results:
+        groups[(result.ok, result.text)].append(result)
+    folded = [(NodeSet.fromlist([r.node for r in members]), members[0]) for members in groups.values()]
+    folded.sort(key=lambda item: (not item[1].ok, str(item[0])))
+    return folded
+
+
+def write_text(results: Iterable[NodeResult], out: IO[str]) -> None:
+    """Print folded results."""
+    for nodes, sample in fold(results):
+        text = sample.text
+        if "\n" in text.rstrip("\n"):
+            bar = "-" * 15
+            out.write(f"{bar}\n{nodes} ({len(nodes)})\n{bar}\n{text.rstrip()}\n")
+        else:
+            out.write(f"{nodes}: {text}\n" if text else f"{nodes}: ok\n")
+
+
+def write_json(results: Iterable[NodeResult], out: IO[str]) -> None:
+    """Print one JSON array, one record per node, sorted by node."""
+    records = [r.as_record() for r in sorted(results, key=lambda r: _node_key(r.node))]
+    json.dump(records, out, indent=2)
+    out.write("\n")
+
+
+def _node_key(node: str) -> Any:
+    return tuple(_natural(node))
+
+
+def _natural(text: str) -> Iterator[Any]:
+    number = ""
+    for char in text:
+        if char.isdigit():
+            number += char
+            continue
+        if number:
+            yield (1, int(number), "")
+            number = ""
+        yield (0, 0, char)
+    if number:
+        yield (1, int(number), "")
+
+
+def collect(stream: Iterator[NodeResult], total: int, label: str = "", progress: bool | None = None) -> list[NodeResult]:
+    """Drain ``stream``; show a progress bar on a terminal for runs of many nodes."""
+    if progress is None:
+        progress = sys.stderr.isatty() and total >= _PROGRESS_MIN_NODES
+    if not progress:
+        return list(stream)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    results: list[NodeResult] = []
+    failed = 0
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[failed]} failed"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label or "nodes", total=total, failed=0)
+        for result in stream:
+            results.append(result)
+            failed += not result.ok
+            bar.update(task, advance=1, failed=failed)
+    return results
+
+
+def report(results: list[NodeResult], output: str = "text", out: IO[str] | None = None) -> int:
+    """Print ``results`` in ``output`` format; return the exit status (0 all ok, 1 otherwise)."""
+    out = out or sys.stdout
+    if output == "json":
+        write_json(results, out)
+    else:
+        write_text(results, out)
+    return 0 if all(r.ok for r in results) else 1

@@ -1,0 +1,51 @@
+"""The per-node result that every backend yields."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    """What happened on one node.
+
+    :param node: the node name, as the user wrote it in the node set.
+    :param ok: whether the operation succeeded on that node.
+    :param value: the short human answer (``on``, ``pxe``, a MAC, a log);
+        identical values are folded together in the output.
+    :param error: why it failed, when ``ok`` is false.
+    :param data: structured details for ``-o json`` (SEL entries, MACs...).
+    """
+
+    node: str
+    ok: bool
+    value: str = ""
+    error: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def success(cls, node: str, value: str = "", **data: Any) -> NodeResult:
+        """A successful result, with optional structured ``data``."""
+        return cls(node=node, ok=True, value=value, data=data)
+
+    @classmethod
+    def failure(cls, node: str, error: str, **data: Any) -> NodeResult:
+        """A failed result with its reason."""
+        return cls(node=node, ok=False, error=error, data=data)
+
+    @property
+    def text(self) -> str:
+        """The line printed for this node: its value, or ``error: <reason>``."""
+        return self.value if self.ok else f"error: {self.error}"
+
+    def as_record(self) -> dict[str, Any]:
+        """The JSON record of this node for ``-o json``."""
+        record: dict[str, Any] = {"node": self.node, "ok": self.ok}
+        if self.ok:
+            record["result"] = self.value
+        else:
+            record["error"] = self.error
+        if self.data:
+            record["data"] = self.data
+        return record

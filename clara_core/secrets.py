@@ -1,0 +1,90 @@
+"""The default secret store: the seed's ``master_passwd_file``.
+
+The file holds ``KEY=value`` lines (``IMMUSER``, ``IMMPASSWORD``,
+``ASUPASSWD``...), quotes around values stripped, ``#`` comments and blank
+lines ignored. It is refused when group or others may read it. Values never
+appear in errors or logs.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from clara_core.config import Config
+from clara_core.errors import ClaraError
+from clara_core.logs import register_secret
+
+
+def parse_passwd_text(text: str) -> dict[str, str]:
+    """``KEY=value`` lines to a dict (the last occurrence of a key wins)."""
+    values: dict[str, str] = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+def check_private(path: Path) -> None:
+    """Refuse a secrets file that group or others can read or write."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise ClaraError(f"{path}: no such secrets file ([common] master_passwd_file)") from None
+    except OSError as exc:
+        raise ClaraError(f"{path}: cannot read: {exc.strerror}") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ClaraError(f"{path}: readable by others (mode {stat.S_IMODE(mode):04o}); run: chmod 600 {path}")
+
+
+class PasswdFileStore:
+    """Credentials from ``[common] master_passwd_file`` (seed format)."""
+
+    def __init__(self, config: Config) -> None:
+        self.path = Path(config.get("common", "master_passwd_file"))
+        self._values: dict[str, str] | None = None
+
+    def _load(self) -> dict[str, str]:
+        if self._values is None:
+            check_private(self.path)
+            try:
+                raw = self.path.read_bytes()
+            except OSError as exc:
+                raise ClaraError(f"{self.path}: cannot read: {exc.strerror}") from None
+            if raw.startswith(b"Salted__") or b"\0" in raw:
+                raise ClaraError(
+                    f"{self.path}: encrypted; set [backends] secret_store to a store that decrypts it (clara-enc)"
+                )
+            self._values = parse_passwd_text(raw.decode("utf-8", errors="replace"))
+            for value in self._values.values():
+                register_secret(value)
+        return self._values
+
+    def get(self, key: str) -> str:
+        """The value of ``key`` in the file; a clear error when absent."""
+        values = self._load()
+        if key not in values or values[key] == "":
+            raise ClaraError(f"{key} not found in the file {self.path}")
+        return values[key]
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically with mode 0600 (temp file + rename)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
