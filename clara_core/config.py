@@ -82,6 +82,8 @@ def _read_toml(path: Path) -> ConfigFile:
             data = tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a UTF-8 text file") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     sections: dict[str, dict[str, Value]] = {}
@@ -103,11 +105,9 @@ def read_file(path: Path) -> ConfigFile:
 def config_paths(extra: str | os.PathLike[str] | None = None) -> list[tuple[Path, bool]]:
     """The files to read, in order, each with whether it must exist."""
     env = os.environ.get("CLARA_CONFIG")
-    paths: list[tuple[Path, bool]]
-    if env:
-        paths = [(Path(p), True) for p in env.split(os.pathsep) if p]
-    else:
-        paths = [(p, False) for p in SYSTEM_FILES]
+    paths: list[tuple[Path, bool]] = (
+        [(Path(p), True) for p in env.split(os.pathsep) if p] if env else [(p, False) for p in SYSTEM_FILES]
+    )
     if extra:
         paths.append((Path(extra), True))
     return paths
@@ -227,7 +227,7 @@ class Config:
             return default  # type: ignore[no-any-return]
         value, path, sect = found
         try:
-            if isinstance(value, bool) or isinstance(value, (list, float)):
+            if isinstance(value, bool | list | float):
                 raise ValueError
             number = int(str(value).strip())
         except ValueError:

@@ -143,14 +143,15 @@ def fanout(nodes: Iterable[str], work: Work, policy: FanoutPolicy | None = None)
         if pending and len(running) < policy.parallel:
             wakeups.append(pending[0].not_before)
         wait = max(0.0, min(wakeups) - time.monotonic()) if wakeups else None
+        finished: _Attempt | None
         try:
-            attempt, outcome = done.get(timeout=wait)
+            finished, outcome = done.get(timeout=wait)
         except queue.Empty:
-            attempt = None
+            finished = None
         now = time.monotonic()
-        if attempt is not None and not attempt.abandoned:
-            running.pop(id(attempt), None)
-            result = settle(attempt, outcome, now)
+        if finished is not None and not finished.abandoned:
+            running.pop(id(finished), None)
+            result = settle(finished, outcome, now)
             if result is not None:
                 yield result
         # Deadlines: a hung attempt is abandoned (its thread keeps running, detached).

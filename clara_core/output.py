@@ -32,7 +32,7 @@ def fold(results: Iterable[NodeResult]) -> list[tuple[NodeSet, NodeResult]]:
     for result in results:
         groups[(result.ok, result.text)].append(result)
     folded = [(NodeSet.fromlist([r.node for r in members]), members[0]) for members in groups.values()]
-    folded.sort(key=lambda item: (not item[1].ok, str(item[0])))
+    folded.sort(key=lambda item: (not item[1].ok, _node_key(item[0][0])))
     return folded
 
 
@@ -72,7 +72,9 @@ def _natural(text: str) -> Iterator[Any]:
         yield (1, int(number), "")
 
 
-def collect(stream: Iterator[NodeResult], total: int, label: str = "", progress: bool | None = None) -> list[NodeResult]:
+def collect(
+    stream: Iterator[NodeResult], total: int, label: str = "", progress: bool | None = None
+) -> list[NodeResult]:
     """Drain ``stream``; show a progress bar on a terminal for runs of many nodes."""
     if progress is None:
         progress = sys.stderr.isatty() and total >= _PROGRESS_MIN_NODES

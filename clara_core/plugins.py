@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from types import ModuleType
@@ -37,6 +38,7 @@ class PluginInfo:
     distribution: str = ""
     hooks: list[str] = field(default_factory=list)
     error: str = ""
+    disabled: bool = False
 
 
 def _env_list(name: str) -> list[str] | None:
@@ -64,7 +66,13 @@ class PluginManager:
         for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             if only is not None and ep.name not in only:
                 continue
-            if ep.name in self.disabled or ep.name in self.plugins:
+            if ep.name in self.plugins:
+                continue
+            if ep.name in self.disabled:
+                self.plugins[ep.name] = PluginInfo(
+                    name=ep.name, module=ep.value, version=ep.dist.version if ep.dist else "",
+                    distribution=ep.dist.name if ep.dist else "", disabled=True,
+                )
                 continue
             self._load(ep)
 
@@ -80,7 +88,7 @@ class PluginManager:
         try:
             module = ep.load()
         except Exception as exc:
-            info.error = f"cannot import {ep.value}: {type(exc).__name__}: {exc}"
+            info.error = f"cannot import {ep.value}: {exc}"
             log.warning("plugin %s: %s", ep.name, info.error)
             return
         self.add_plugin(module, ep.name, info)
@@ -96,7 +104,7 @@ class PluginManager:
         except Exception as exc:
             if self.pm.is_registered(plugin):
                 self.pm.unregister(plugin)
-            info.error = str(exc).splitlines()[0]
+            info.error = _describe_registration_error(exc)
             log.warning("plugin %s: %s", name, info.error)
             return
         info.hooks = _hook_names(self.pm, plugin)
@@ -115,25 +123,46 @@ class PluginManager:
         """The hook relay (``manager.hook.register_commands(cli=...)``)."""
         return self.pm.hook
 
+    def _call_each(self, hook_name: str, kwargs_for: Callable[[str], dict[str, object]]) -> None:
+        """Call one hook plugin by plugin, pinning a failure on its plugin."""
+        caller = getattr(self.pm.hook, hook_name)
+        for impl in reversed(caller.get_hookimpls()):
+            name = self.pm.get_name(impl.plugin) or "?"
+            try:
+                impl.function(**kwargs_for(name))
+            except Exception as exc:
+                message = f"{hook_name} failed: {type(exc).__name__}: {exc}"
+                info = self.plugins.get(name)
+                if info is not None:
+                    info.error = message
+                log.warning("plugin %s: %s", name, message)
+
+    def add_commands(self, cli: object) -> None:
+        """Let every plugin add its commands; a failing plugin adds none and is reported."""
+        self._call_each("register_commands", lambda _name: {"cli": cli})
+
     def registry(self) -> BackendRegistry:
         """Every backend declared through the capability hooks (built once)."""
         if self._registry is None:
             registry = BackendRegistry()
             for capability in CAPABILITIES.values():
-                caller = getattr(self.pm.hook, capability.hook)
-                # Call plugin by plugin so one failing registration is pinned on its plugin.
-                for impl in reversed(caller.get_hookimpls()):
-                    name = self.pm.get_name(impl.plugin) or "?"
-                    try:
-                        impl.function(register=Register(registry, capability.name, name))
-                    except Exception as exc:
-                        info = self.plugins.get(name)
-                        message = f"{capability.hook} failed: {type(exc).__name__}: {exc}"
-                        if info is not None:
-                            info.error = message
-                        log.warning("plugin %s: %s", name, message)
+                self._call_each(capability.hook, _register_kwargs(registry, capability.name))
             self._registry = registry
         return self._registry
+
+
+def _register_kwargs(registry: BackendRegistry, capability: str) -> Callable[[str], dict[str, object]]:
+    return lambda plugin: {"register": Register(registry, capability, plugin)}
+
+
+def _describe_registration_error(exc: Exception) -> str:
+    if isinstance(exc, pluggy.PluginValidationError):
+        text = str(exc)
+        if text.startswith("unknown hook"):
+            hook = text.split("'")[1] if "'" in text else "?"
+            return f"unknown hook {hook!r}: misspelled hook implementation?"
+        return text.split(" in plugin <")[0]
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _hook_names(pm: pluggy.PluginManager, plugin: object) -> list[str]:

@@ -19,6 +19,7 @@ per-node function under the site's concurrency, timeout and retry policy.
 
 from __future__ import annotations
 
+import builtins
 import enum
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from clara_core.context import Context
 
 
-class PowerAction(str, enum.Enum):
+class PowerAction(enum.StrEnum):
     """What ``clara power`` asks of a node's chassis."""
 
     ON = "on"
@@ -43,7 +44,7 @@ class PowerAction(str, enum.Enum):
     STATUS = "status"  # read only: answers "on" or "off"
 
 
-class BootDevice(str, enum.Enum):
+class BootDevice(enum.StrEnum):
     """Where a node boots next (``clara boot``)."""
 
     PXE = "pxe"
@@ -167,11 +168,11 @@ class PackageRepoBackend(Protocol):
         """Remove packages (a source name removes its binaries too)."""
         ...
 
-    def list(self, dist: str) -> list[PackageEntry]:
+    def list(self, dist: str) -> builtins.list[PackageEntry]:
         """Every package of ``dist``."""
         ...
 
-    def search(self, keyword: str) -> list[PackageEntry]:
+    def search(self, keyword: str) -> builtins.list[PackageEntry]:
         """Packages of every allowed distribution whose name contains ``keyword``."""
         ...
 
@@ -229,7 +230,7 @@ class VmInfo:
 class HypervisorBackend(Protocol):
     """Manages VMs on one or more hypervisor hosts (``clara virt``)."""
 
-    def list(self, host: str | None = None) -> list[VmInfo]:
+    def list(self, host: str | None = None) -> builtins.list[VmInfo]:
         """VMs of ``host`` (every configured host when None)."""
         ...
 

@@ -39,7 +39,8 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[N
     monkeypatch.setenv("CLARA_CONFIG", str(config))
     monkeypatch.setenv("CLARA_LOG_DIR", str(tmp_path / "logs"))
     monkeypatch.delenv("CLARA_PLUGINS", raising=False)
-    monkeypatch.delenv("CLARA_DISABLE_PLUGINS", raising=False)
+    # The deliberately broken test plugins stay out of every test but the ones about them.
+    monkeypatch.setenv("CLARA_DISABLE_PLUGINS", "broken,misspelled")
     yield
 
 

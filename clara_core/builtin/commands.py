@@ -58,6 +58,7 @@ def _plugins_data(ctx: Context) -> dict[str, object]:
                 "hooks": p.hooks,
                 "backends": by_plugin.get(p.name, {}),
                 "error": p.error or None,
+                "disabled": p.disabled,
             }
             for p in ctx.plugins.plugins.values()
         ],
@@ -85,7 +86,9 @@ def plugins_command(as_json: bool) -> None:
         table.add_column(column)
     for plugin in data["plugins"]:  # type: ignore[attr-defined]
         backends = "; ".join(f"{cap}: {', '.join(names)}" for cap, names in plugin["backends"].items())
-        status = f"[red]error: {plugin['error']}[/red]" if plugin["error"] else "ok"
+        status = "disabled" if plugin["disabled"] else "ok"
+        if plugin["error"]:
+            status = f"[red]error: {plugin['error']}[/red]"
         table.add_row(plugin["name"], plugin["distribution"], plugin["version"], backends, status)
     Console(width=max(100, Console().width)).print(table)
 

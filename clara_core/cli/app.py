@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from types import ModuleType
 
@@ -40,10 +41,8 @@ class App:
         """Built-in plugins plus the installed ones."""
         if self._plugins is None:
             disabled: list[str] = []
-            try:
+            with contextlib.suppress(ClaraError):  # a broken config is reported by the command that needs it
                 disabled = self.config.get_list("plugins", "disabled", default=[])
-            except ClaraError:
-                pass  # a broken config is reported by the command that needs it
             manager = PluginManager(disabled)
             for module in builtin_plugins():
                 manager.add_builtin(module)

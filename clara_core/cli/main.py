@@ -26,7 +26,7 @@ class ClaraGroup(click.Group):
         app: App = root.obj
         if not app._commands_added:
             app._commands_added = True
-            app.plugins.hook.register_commands(cli=self)
+            app.plugins.add_commands(self)
         return app
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -37,7 +37,9 @@ class ClaraGroup(click.Group):
         self._app(ctx)
         return self.commands.get(cmd_name)
 
-    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
         name = args[0] if args else ""
         if args and self.get_command(ctx, name) is None and not name.startswith("-"):
             raise click.UsageError(f"Sorry, the plugin {name} doesn't exist. See 'clara --help'.", ctx)
@@ -46,31 +48,49 @@ class ClaraGroup(click.Group):
 
 def _set_debug(ctx: click.Context, _param: click.Parameter, value: int) -> int:
     ctx.ensure_object(App).debug = value
+    if value:
+        setup_logging(value)
     return value
+
+
+def _set_config_file(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    # Stored at parse time: Click resolves the subcommand (loading plugins, which
+    # read the config) before it runs this group's callback.
+    ctx.ensure_object(App).config_file = value
+    return value
+
+
+def _debug_level(argv: list[str]) -> int:
+    """The -d count given before the command name (logging starts before Click parses)."""
+    level = 0
+    for arg in argv:
+        if not arg.startswith("-"):
+            break
+        if arg.startswith("-d") and set(arg[1:]) == {"d"}:
+            level += len(arg) - 1
+    return level
 
 
 @click.group(cls=ClaraGroup, context_settings={"help_option_names": ["-h", "--help"]}, no_args_is_help=True)
 @click.option("-d", "debug", count=True, callback=_set_debug, is_eager=True, expose_value=False,
               help="Debug output; -dd also for third-party libraries.")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), metavar="FILE",
-              help="A config file read after the system ones.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), metavar="FILE", is_eager=True,
+              callback=_set_config_file, expose_value=False, help="A config file read after the system ones.")
 @click.version_option(__version__, "--version", prog_name="clara")
-@click.pass_context
-def cli(ctx: click.Context, config_file: str | None) -> None:
+def cli() -> None:
     """Clara: cluster administration tools for HPC clusters.
 
     See 'clara help <plugin>' for detailed help on a plugin
     and 'clara <plugin> --help' for a quick list of its options.
     """
-    app = ctx.ensure_object(App)
-    app.config_file = config_file
-    setup_logging(app.debug)
 
 
 def main(argv: list[str] | None = None) -> Any:
     """Entry point of the console script: one clear line for every user error."""
+    args = sys.argv[1:] if argv is None else argv
+    setup_logging(_debug_level(args))
     try:
-        return cli.main(args=argv, prog_name="clara", standalone_mode=False)
+        return cli.main(args=args, prog_name="clara", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:

@@ -47,7 +47,9 @@ class NodeGroup(click.Group):
                          callback=_remember_parallel, is_eager=False)
         )
 
-    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
         if len(args) >= 2 and args[0] not in self.commands and args[1] in self.commands:
             args = [args[1], args[0], *args[2:]]
         return super().resolve_command(ctx, args)

@@ -1,0 +1,130 @@
+"""Fan-out: bounded concurrency, deadlines, retries, intervals, staggering.
+
+Assertions are on behaviour (which nodes failed and why, how many ran at
+once, in which order attempts started), never on how fast anything was.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections import Counter
+
+from clara_core.errors import AuthenticationError, NodeError, TransientNodeError
+from clara_core.fanout import FanoutPolicy, fanout, merge
+from clara_core.results import NodeResult
+
+
+def test_every_node_answered_once_and_concurrency_bounded() -> None:
+    lock = threading.Lock()
+    running = 0
+    peak = 0
+
+    def work(node: str) -> str:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        time.sleep(0.01)
+        with lock:
+            running -= 1
+        return f"ok {node}"
+
+    nodes = [f"n{i}" for i in range(60)]
+    results = list(fanout(nodes, work, FanoutPolicy(parallel=7)))
+    assert sorted(r.node for r in results) == sorted(nodes)
+    assert all(r.ok and r.value == f"ok {r.node}" for r in results)
+    assert 1 < peak <= 7
+
+
+def test_a_hung_node_is_reported_and_does_not_hold_the_others() -> None:
+    release = threading.Event()
+
+    def work(node: str) -> str:
+        if node == "hang":
+            release.wait(30)
+        return "on"
+
+    try:
+        policy = FanoutPolicy(parallel=2, timeout=0.3, retries=0)
+        results = {r.node: r for r in fanout(["a", "hang", "b", "c"], work, policy)}
+    finally:
+        release.set()
+    assert results["hang"].ok is False and "timeout" in results["hang"].error
+    assert all(results[n].ok for n in "abc")
+
+
+def test_transient_errors_are_retried_auth_errors_never() -> None:
+    calls: Counter[str] = Counter()
+
+    def work(node: str) -> str:
+        calls[node] += 1
+        if node == "flaky" and calls[node] < 3:
+            raise TransientNodeError("busy")
+        if node == "locked":
+            raise AuthenticationError("wrong password")
+        if node == "dead":
+            raise TransientNodeError("unreachable")
+        return "on"
+
+    policy = FanoutPolicy(retries=2, backoff=0.01)
+    results = {r.node: r for r in fanout(["flaky", "locked", "dead", "ok"], work, policy)}
+    assert results["flaky"].ok and calls["flaky"] == 3
+    assert not results["locked"].ok and calls["locked"] == 1
+    assert results["locked"].error == "wrong password"
+    assert not results["dead"].ok and calls["dead"] == 3
+    assert results["ok"].ok
+
+
+def test_unexpected_exception_fails_only_that_node() -> None:
+    def work(node: str) -> str:
+        if node == "bug":
+            raise KeyError("boom")
+        return "fine"
+
+    results = {r.node: r for r in fanout(["bug", "fine"], work)}
+    assert not results["bug"].ok and "KeyError" in results["bug"].error
+    assert results["fine"].ok
+
+
+def test_min_interval_spaces_attempts_on_one_node() -> None:
+    starts: list[float] = []
+
+    def work(node: str) -> str:
+        starts.append(time.monotonic())
+        if len(starts) < 3:
+            raise NodeError("again", retryable=True)
+        return "done"
+
+    results = list(fanout(["n1"], work, FanoutPolicy(retries=2, backoff=0.0, min_interval=0.2)))
+    assert results[0].ok
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert all(gap >= 0.2 for gap in gaps)
+
+
+def test_stagger_starts_nodes_in_order() -> None:
+    order: list[str] = []
+
+    def work(node: str) -> str:
+        order.append(node)
+        return "on"
+
+    nodes = ["n1", "n2", "n3", "n4"]
+    list(fanout(nodes, work, FanoutPolicy(parallel=4, stagger=0.05)))
+    assert order == nodes
+
+
+def test_work_may_return_a_result_or_none() -> None:
+    def work(node: str) -> NodeResult | None:
+        return NodeResult.failure(node, "custom") if node == "x" else None
+
+    results = {r.node: r for r in fanout(["x", "y"], work)}
+    assert results["x"].error == "custom"
+    assert results["y"].ok and results["y"].value == ""
+
+
+def test_merge_interleaves_streams() -> None:
+    a = iter([NodeResult.success("a1", "on"), NodeResult.success("a2", "on")])
+    b = iter([NodeResult.success("b1", "off")])
+    assert sorted(r.node for r in merge([a, b])) == ["a1", "a2", "b1"]

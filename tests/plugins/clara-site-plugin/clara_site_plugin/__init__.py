@@ -1,0 +1,1 @@
+"""A third-party Clara plugin used by the core's tests."""
