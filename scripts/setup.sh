@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Set up a Debian 12 machine (as root) for Clara: the real peer programs the
+# tests and the demo lab drive, a virtualenv in .venv, and every distribution
+# of the monorepo installed in it (editable). Safe to run again: it installs
+# only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  python3 python3-venv python3-dev gcc pkg-config git
+  # BMCs: IPMI simulator and the traditional clients
+  openipmi ipmitool freeipmi-tools fping conman
+  # libvirt (libvirt-python builds against libvirt-dev)
+  libvirt-dev libvirt-clients libvirt-daemon
+  # SLURM
+  slurmctld slurmd slurm-client munge
+  # repositories and package builds
+  reprepro debmirror dpkg-dev gnupg gpgv apt-utils debhelper fakeroot build-essential
+  sbuild cowbuilder
+  # images, chroots, BitTorrent
+  mmdebstrap debootstrap squashfs-tools uidmap arch-test dracut-core mktorrent opentracker aria2
+  # secrets
+  openssl
+)
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  # Services must not start at install time (no systemd here); the lab starts what it needs.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+stamp=.venv/.clara-installed
+if [ ! -f "$stamp" ] || [ -n "$(find . -name pyproject.toml -newer "$stamp" -not -path './.venv/*' -print -quit)" ] \
+   || [ requirements-dev.txt -nt "$stamp" ]; then
+  .venv/bin/python -m pip install -q --disable-pip-version-check -U pip
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+  touch "$stamp"
+fi
+echo "setup: ready (.venv/bin/clara $(.venv/bin/clara --version | awk '{print $3}'))"
