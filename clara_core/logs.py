@@ -56,16 +56,16 @@ def log_dir() -> Path:
     return Path(state) / "clara"
 
 
-def setup_logging(debug: int = 0) -> None:
-    """Console at WARNING (INFO with ``-d``, DEBUG for Clara and third parties
-    with ``-dd``), and the two files."""
+def setup_logging(debug: int = 0, quiet: bool = False) -> None:
+    """Console at WARNING (DEBUG with ``-d``, for third parties too with ``-dd``;
+    only errors when ``quiet``), and the two files."""
     root = logging.getLogger()
     for handler in list(root.handlers):
         if getattr(handler, "_clara", False):
             root.removeHandler(handler)
     masker = SecretMasker()
     console = logging.StreamHandler()
-    console.setLevel(logging.DEBUG if debug else logging.WARNING)
+    console.setLevel(logging.ERROR if quiet else logging.DEBUG if debug else logging.WARNING)
     console.setFormatter(logging.Formatter("%(levelname)s: %(message)s" if debug else "clara: %(message)s"))
     handlers: list[logging.Handler] = [console]
     directory = log_dir()

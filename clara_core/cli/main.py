@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import Any
 
@@ -88,7 +89,8 @@ def cli() -> None:
 def main(argv: list[str] | None = None) -> Any:
     """Entry point of the console script: one clear line for every user error."""
     args = sys.argv[1:] if argv is None else argv
-    setup_logging(_debug_level(args))
+    # Shell completion runs the command on every <TAB>: nothing but completions may be printed.
+    setup_logging(_debug_level(args), quiet="_CLARA_COMPLETE" in os.environ)
     try:
         return cli.main(args=args, prog_name="clara", standalone_mode=False)
     except click.exceptions.Exit as exc:

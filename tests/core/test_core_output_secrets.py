@@ -91,3 +91,11 @@ def test_write_private_is_atomic_and_0600(tmp_path: Path) -> None:
     assert target.read_bytes() == b"new"
     assert target.stat().st_mode & 0o777 == 0o600
     assert [p.name for p in folder.iterdir()] == ["secret.enc"]
+
+
+def test_progress_bar_path_collects_everything() -> None:
+    from clara_core.output import collect
+
+    stream = iter([NodeResult.success(f"n{i}", "on") for i in range(20)] + [NodeResult.failure("x", "dead")])
+    results = collect(stream, 21, "power status", progress=True)
+    assert len(results) == 21
