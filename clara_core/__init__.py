@@ -21,6 +21,7 @@ from clara_core.errors import (
 )
 from clara_core.fanout import FanoutPolicy, fanout
 from clara_core.hookspecs import hookimpl
+from clara_core.logs import register_secret
 from clara_core.nodes import bmc_address, bmc_host, is_ip_address, parse_nodeset
 from clara_core.results import NodeResult
 
@@ -45,4 +46,5 @@ __all__ = [
     "hookimpl",
     "is_ip_address",
     "parse_nodeset",
+    "register_secret",
 ]

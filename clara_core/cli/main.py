@@ -98,7 +98,10 @@ def main(argv: list[str] | None = None) -> Any:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except click.Abort:
+    except click.Abort as exc:
+        if isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt):
+            click.echo("clara: interrupted", err=True)
+            sys.exit(130)
         click.echo("clara: aborted", err=True)
         sys.exit(1)
     except ClaraError as exc:

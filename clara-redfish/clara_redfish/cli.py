@@ -1,0 +1,120 @@
+"""``clara redfish``: the seed's commands, in both argument orders, with a real ``--p``.
+
+\b
+clara redfish [--p=<level>] (on|off|reboot|status) <hostlist>
+clara redfish [--p=<level>] (pxe|disk|dflt|bios) [--persistent] <hostlist>
+clara redfish [--p=<level>] (sellist|selclear|getmac|ping) <hostlist>
+clara redfish <hostlist> <verb>          (the seed's alternative order)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+from ClusterShell.NodeSet import NodeSet
+
+from clara_core.cli import NodeGroup, confirm_destructive, dry_run_report, finish, node_options
+from clara_core.protocols import BootDevice, PowerAction
+
+if TYPE_CHECKING:
+    from clara_core.context import Context
+    from clara_redfish.backend import RedfishBackend
+
+NAME = "redfish"
+
+
+def _backend(ctx: Context, capability: str) -> RedfishBackend:
+    backend: RedfishBackend = ctx.backend(capability, NAME)
+    return backend
+
+
+@click.group(cls=NodeGroup, name=NAME)
+def redfish() -> None:
+    """Manage nodes through their Redfish BMCs: power, boot device, event log, MACs.
+
+    \b
+    clara redfish status node[12-99]
+    clara redfish --p=16 node[12-99] status
+    clara redfish pxe --persistent node13
+    Settings: [redfish] prefix, suffix, bmc_port, ca_bundle, fingerprint,
+    insecure, scheme, system; [redfish:<nodeset>] overrides them.
+    Credentials: IMMUSER and IMMPASSWORD from the secret store.
+    """
+
+
+def _power(action: PowerAction, name: str, text: str) -> None:
+    @node_options()
+    def command(ctx: Context, nodes: NodeSet) -> None:
+        verb = "reboot" if action is PowerAction.REBOOT else f"power {name}"
+        if action not in (PowerAction.STATUS, PowerAction.ON):
+            confirm_destructive(ctx, verb, nodes)
+        if ctx.options.dry_run and action is not PowerAction.STATUS:
+            dry_run_report(ctx, verb, {NAME: nodes})
+        finish(ctx, _backend(ctx, "power").power(nodes, action), len(nodes), f"redfish {name}")
+
+    redfish.add_command(click.command(name=name, help=text)(command))
+
+
+_power(PowerAction.ON, "on", "Power the chassis on.")
+_power(PowerAction.OFF, "off", "Power the chassis off at once (ForceOff: no clean shutdown of the OS).")
+_power(PowerAction.REBOOT, "reboot", "Hard reset of the chassis (ForceRestart).")
+_power(PowerAction.STATUS, "status", "Show the power state of each node (on, off).")
+
+
+def _boot(device: BootDevice, name: str, text: str) -> None:
+    @click.option("--persistent", is_flag=True, help="Every boot (Continuous), not only the next one (Once).")
+    @node_options()
+    def command(ctx: Context, nodes: NodeSet, persistent: bool) -> None:
+        if ctx.options.dry_run:
+            dry_run_report(ctx, f"boot {device.value}", {NAME: nodes})
+        results = _backend(ctx, "boot_device").set_boot_device(nodes, device, persistent)
+        finish(ctx, results, len(nodes), f"redfish {name}")
+
+    redfish.add_command(click.command(name=name, help=text)(command))
+
+
+_boot(BootDevice.PXE, "pxe", "Boot from the network (PXE) on the next reboot.")
+_boot(BootDevice.DISK, "disk", "Boot from the disk on the next reboot.")
+_boot(BootDevice.BIOS, "bios", "Go directly into the BIOS setup on the next reboot.")
+_boot(BootDevice.DEFAULT, "dflt", "Clear the boot override: boot with the default order next.")
+
+
+@redfish.command()
+@node_options()
+def sellist(ctx: Context, nodes: NodeSet) -> None:
+    """Display the entire content of each node's system event log (SEL)."""
+    finish(ctx, _backend(ctx, "sel").sel_list(nodes), len(nodes), "redfish sellist")
+
+
+@redfish.command()
+@node_options()
+def selclear(ctx: Context, nodes: NodeSet) -> None:
+    """Clear each node's system event log. It cannot be undone."""
+    confirm_destructive(ctx, "clear the event log of", nodes)
+    if ctx.options.dry_run:
+        dry_run_report(ctx, "clear the event log", {NAME: nodes})
+    finish(ctx, _backend(ctx, "sel").sel_clear(nodes), len(nodes), "redfish selclear")
+
+
+@redfish.command()
+@node_options()
+def getmac(ctx: Context, nodes: NodeSet) -> None:
+    """Show the MAC addresses of each node's Ethernet interfaces."""
+    finish(ctx, _backend(ctx, "power").macs(nodes), len(nodes), "redfish getmac")
+
+
+@redfish.command()
+@click.option("--bmc", is_flag=True, help="Ping the nodes' BMCs instead of the nodes.")
+@node_options()
+def ping(ctx: Context, nodes: NodeSet, bmc: bool) -> None:
+    """Check with fping whether the nodes (or their BMCs) answer."""
+    from clara_core import bmc_address
+    from clara_redfish.ping import ping_results
+
+    hosts = {node: node for node in nodes}
+    if bmc:
+        settings = ctx.config.node_settings(NAME)
+        hosts = {node: bmc_address(node, settings, 443)[0] for node in nodes}
+    chunk = max(ctx.policy(NAME).parallel, 64)
+    finish(ctx, ping_results(list(nodes), hosts, chunk), len(nodes), "redfish ping")

@@ -1,0 +1,53 @@
+"""Clara plugin module of clara-redfish: registers the ``redfish`` backend and ``clara redfish``.
+
+Only light imports here (click, Clara's core): the DMTF ``redfish`` library
+is imported when a command uses the backend.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+
+from clara_core import hookimpl
+
+if TYPE_CHECKING:
+    from clara_core.context import Context
+    from clara_core.registry import Register
+    from clara_redfish.backend import RedfishBackend
+
+DESCRIPTION = "Redfish BMCs through the DMTF redfish library (sessions, TLS verified or pinned)"
+
+
+def make_backend(ctx: Context) -> RedfishBackend:
+    """Build the backend for a command (imports the heavy parts now)."""
+    from clara_redfish.backend import RedfishBackend
+
+    return RedfishBackend(ctx)
+
+
+@hookimpl
+def register_power_backends(register: Register) -> None:
+    """Register ``redfish`` for ``clara power``."""
+    register("redfish", make_backend, DESCRIPTION)
+
+
+@hookimpl
+def register_boot_device_backends(register: Register) -> None:
+    """Register ``redfish`` for ``clara boot``."""
+    register("redfish", make_backend, DESCRIPTION)
+
+
+@hookimpl
+def register_sel_backends(register: Register) -> None:
+    """Register ``redfish`` for ``clara sel``."""
+    register("redfish", make_backend, DESCRIPTION)
+
+
+@hookimpl
+def register_commands(cli: click.Group) -> None:
+    """Add ``clara redfish``."""
+    from clara_redfish.cli import redfish
+
+    cli.add_command(redfish)

@@ -1,0 +1,314 @@
+"""Finding a node's resources through the Redfish collections, and acting on them.
+
+Nothing is assumed about paths: systems come from the service root's
+``Systems`` collection, event logs from the ``LogServices`` collections of the
+system and of the managers that manage it, reset and clear targets from the
+resources' ``Actions``.
+"""
+
+from __future__ import annotations
+
+import threading
+import zlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from clara_core import NodeError, TransientNodeError, UnsupportedError
+from clara_core.protocols import BootDevice, PowerAction, SelEntry
+from clara_redfish.session import BmcSession, error_message
+from clara_redfish.settings import Target
+
+Doc = dict[str, Any]
+
+#: Reset types to try for each power action, in order of preference.
+RESET_TYPES: dict[PowerAction, tuple[str, ...]] = {
+    PowerAction.ON: ("On", "ForceOn"),
+    PowerAction.OFF: ("ForceOff",),
+    PowerAction.SOFT: ("GracefulShutdown",),
+    PowerAction.REBOOT: ("ForceRestart", "PowerCycle"),
+}
+
+#: Redfish boot targets of Clara's boot devices.
+BOOT_TARGETS: dict[BootDevice, str] = {
+    BootDevice.PXE: "Pxe",
+    BootDevice.DISK: "Hdd",
+    BootDevice.BIOS: "BiosSetup",
+    BootDevice.DEFAULT: "None",
+}
+
+_POWER_STATES = {"on": "on", "off": "off", "poweringon": "powering on", "poweringoff": "powering off"}
+
+
+def odata_id(link: Any) -> str | None:
+    """The ``@odata.id`` of a link object, or None."""
+    if isinstance(link, dict):
+        value = link.get("@odata.id")
+        return str(value) if value else None
+    return None
+
+
+def members(session: BmcSession, path: str) -> Iterator[Doc]:
+    """The members of a collection, following ``Members@odata.nextLink`` pages.
+
+    A member given only as a link is yielded as ``{"@odata.id": ...}``.
+    """
+    next_path: str | None = path
+    seen: set[str] = set()
+    while next_path and next_path not in seen:
+        seen.add(next_path)
+        page = session.get(next_path)
+        for member in page.get("Members", []) or []:
+            if isinstance(member, dict):
+                yield member
+        next_path = page.get("Members@odata.nextLink")
+
+
+def expand(session: BmcSession, member: Doc) -> Doc:
+    """A collection member as a full document (fetched when only a link was given)."""
+    path = odata_id(member)
+    if path and set(member) <= {"@odata.id", "@odata.type", "@odata.etag"}:
+        return session.get(path)
+    return member
+
+
+def _systems(session: BmcSession) -> list[Doc]:
+    """Every system behind the BMC as ``{"@odata.id": ...}`` links (cached per session)."""
+    with session.cache_lock:
+        cached = session.cache.get("systems")
+        if cached is None:
+            root_systems = odata_id((session.client.root if session.client else {}).get("Systems"))
+            if not root_systems:
+                raise NodeError(f"BMC {session.target.label}: no Systems collection in the service root")
+            cached = list(members(session, root_systems))
+            session.cache["systems"] = cached
+        return list(cached)
+
+
+class _Once:
+    """A value computed once, by the first thread that asks; the others wait for it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.done = False
+        self.value: Doc = {}
+
+    def get(self, compute: Callable[[], Doc]) -> Doc:
+        """The value, computing it now if nobody has yet (an error is not cached)."""
+        with self.lock:
+            if not self.done:
+                self.value = compute()
+                self.done = True
+            return self.value
+
+
+def cached_get(session: BmcSession, path: str) -> Doc:
+    """GET ``path`` once per session (a command): nodes behind one BMC share what was read."""
+    with session.cache_lock:
+        once: _Once = session.cache.setdefault(f"doc:{path}", _Once())
+    return once.get(lambda: session.get(path))
+
+
+def _matches(doc: Doc, wanted: str) -> bool:
+    wanted = wanted.lower()
+    names = [doc.get("Id"), doc.get("Name"), doc.get("HostName"), doc.get("UUID"), odata_id(doc)]
+    return any(isinstance(n, str) and (n.lower() == wanted or n.lower().rstrip("/") == wanted) for n in names)
+
+
+def find_system(session: BmcSession, target: Target) -> Doc:
+    """The system document of ``target``'s node, fresh from the BMC.
+
+    ``system`` in config names it (Id, Name, UUID or path); otherwise the
+    BMC's only system, or the one whose Id, Name or HostName is the node.
+    """
+    wanted = target.system
+    if wanted and wanted.startswith("/"):
+        return session.get(wanted)
+    links = _systems(session)
+    if not links:
+        raise NodeError(f"BMC {target.label}: the Systems collection is empty")
+    if wanted is None and len(links) == 1:
+        path = odata_id(links[0])
+        return session.get(path) if path else links[0]
+    name = wanted or target.node
+    for link in links:  # cheap first: a path ending in the name
+        path = odata_id(link) or ""
+        if path.rstrip("/").rsplit("/", 1)[-1].lower() == name.lower():
+            return session.get(path)
+    # Read the systems to find the one named so; each node starts at its own place in the
+    # list, so the nodes behind one BMC read different systems at the same time.
+    start = zlib.crc32(name.encode()) % len(links)
+    for link in links[start:] + links[:start]:
+        path = odata_id(link)
+        doc = cached_get(session, path) if path else link
+        if _matches(doc, name):
+            return doc
+    hint = f"'system = {wanted}' matches none" if wanted else f"none is named {target.node}: set 'system'"
+    raise NodeError(f"BMC {target.label} has {len(links)} systems and {hint} in [redfish:{target.node}]")
+
+
+def power_state(system: Doc) -> str:
+    """``on``, ``off``, ``powering on``... from a system document."""
+    state = system.get("PowerState")
+    if not isinstance(state, str) or not state:
+        raise NodeError("the BMC reports no PowerState for this system")
+    return _POWER_STATES.get(state.lower(), state.lower())
+
+
+def _check(session: BmcSession, response: Any, what: str) -> None:
+    if response.status in (200, 201, 202, 204):
+        return
+    detail = error_message(response)
+    error = TransientNodeError if response.status >= 500 else NodeError
+    raise error(f"{what} refused: HTTP {response.status}{': ' + detail if detail else ''}")
+
+
+def reset(session: BmcSession, system: Doc, action: PowerAction) -> str:
+    """Apply ``action`` (not STATUS) to ``system``; return the action's name."""
+    state = power_state(system) if "PowerState" in system else ""
+    if (action is PowerAction.ON and state == "on") or (action is PowerAction.OFF and state == "off"):
+        return action.value  # already there: many BMCs answer 409 to a useless reset
+    reset_action = (system.get("Actions") or {}).get("#ComputerSystem.Reset")
+    if not isinstance(reset_action, dict) or not reset_action.get("target"):
+        raise UnsupportedError("this system has no ComputerSystem.Reset action")
+    allowed = reset_action.get("ResetType@Redfish.AllowableValues")
+    info = odata_id({"@odata.id": reset_action.get("@Redfish.ActionInfo")}) if not allowed else None
+    if info:
+        for parameter in session.get(info).get("Parameters", []) or []:
+            if isinstance(parameter, dict) and parameter.get("Name") == "ResetType":
+                allowed = parameter.get("AllowableValues")
+    choices = RESET_TYPES[action]
+    reset_type = choices[0]
+    if isinstance(allowed, list) and allowed:
+        usable = [c for c in choices if c in allowed]
+        if not usable:
+            raise UnsupportedError(
+                f"the BMC offers no {'/'.join(choices)} reset (offers: {', '.join(map(str, allowed))})"
+            )
+        reset_type = usable[0]
+    response = session.request("POST", str(reset_action["target"]), {"ResetType": reset_type})
+    _check(session, response, f"reset {reset_type}")
+    return action.value
+
+
+def set_boot(session: BmcSession, system: Doc, device: BootDevice, persistent: bool, mode: str | None) -> str:
+    """Set the boot override of ``system``; return the device name."""
+    boot = system.get("Boot")
+    if not isinstance(boot, dict):
+        raise UnsupportedError("this system has no boot override (no Boot property)")
+    redfish_target = BOOT_TARGETS[device]
+    allowed = boot.get("BootSourceOverrideTarget@Redfish.AllowableValues")
+    body: Doc
+    if device is BootDevice.DEFAULT:
+        body = {"BootSourceOverrideEnabled": "Disabled"}
+        if not isinstance(allowed, list) or "None" in allowed:
+            body["BootSourceOverrideTarget"] = "None"
+    else:
+        if isinstance(allowed, list) and allowed and redfish_target not in allowed:
+            raise UnsupportedError(
+                f"the BMC offers no {redfish_target} boot target (offers: {', '.join(map(str, allowed))})"
+            )
+        enabled = "Continuous" if persistent else "Once"
+        allowed_enabled = boot.get("BootSourceOverrideEnabled@Redfish.AllowableValues")
+        if isinstance(allowed_enabled, list) and allowed_enabled and enabled not in allowed_enabled:
+            raise UnsupportedError(f"the BMC offers no {enabled} boot override (offers: {', '.join(allowed_enabled)})")
+        body = {"BootSourceOverrideTarget": redfish_target, "BootSourceOverrideEnabled": enabled}
+    if mode:
+        body["BootSourceOverrideMode"] = mode
+    path = odata_id(system) or ""
+    response = session.request("PATCH", path, {"Boot": body})
+    if response.status == 400 and "BootSourceOverrideMode" in str(response.text) and not mode:
+        # Some BMCs (Supermicro) want the mode in every override: send the current one.
+        body["BootSourceOverrideMode"] = str(boot.get("BootSourceOverrideMode") or "UEFI")
+        response = session.request("PATCH", path, {"Boot": body})
+    _check(session, response, f"boot override {redfish_target}")
+    return device.value
+
+
+def mac_addresses(session: BmcSession, system: Doc) -> dict[str, str]:
+    """Interface Id -> MAC (lowercase, colon-separated) of the system's Ethernet interfaces."""
+    path = odata_id(system.get("EthernetInterfaces"))
+    if not path:
+        raise UnsupportedError("this system lists no EthernetInterfaces")
+    found: dict[str, str] = {}
+    for member in members(session, path):
+        doc = expand(session, member)
+        mac = doc.get("MACAddress") or doc.get("PermanentMACAddress")
+        if isinstance(mac, str) and mac:
+            found[str(doc.get("Id") or len(found))] = mac.replace("-", ":").lower()
+    return found
+
+
+def _log_rank(doc: Doc) -> int | None:
+    """How likely a log service is the hardware event log (lower is better); None: not one."""
+    ident = str(doc.get("Id") or "").lower()
+    name = str(doc.get("Name") or "").lower()
+    if doc.get("LogEntryType") == "SEL" or ident in ("sel", "ipmisel") or name in ("sel", "sel log", "ipmi sel"):
+        return 0
+    if ident in ("iml", "eventlog", "event log"):
+        return 1
+    if ident in ("log", "log1"):
+        return 2
+    if ident == "bios":
+        return 3
+    return None
+
+
+def log_services(session: BmcSession, system: Doc) -> list[Doc]:
+    """Every log service of the system, then of its managers."""
+    collections = [odata_id(system.get("LogServices"))]
+    for manager in (system.get("Links") or {}).get("ManagedBy", []) or []:
+        path = odata_id(manager)
+        if path:
+            collections.append(odata_id(session.get(path).get("LogServices")))
+    found: list[Doc] = []
+    for collection in collections:
+        if collection:
+            found.extend(expand(session, member) for member in members(session, collection))
+    return found
+
+
+def find_log(session: BmcSession, system: Doc, wanted: str | None = None) -> Doc:
+    """The event log of the node: ``wanted`` (``log_service`` in config), else the best-named one."""
+    services = log_services(session, system)
+    if wanted:
+        for doc in services:
+            if wanted.lower() in (str(doc.get("Id", "")).lower(), str(odata_id(doc) or "").lower()):
+                return doc
+        raise NodeError(f"no log service {wanted!r} (found: {', '.join(str(d.get('Id')) for d in services) or 'none'})")
+    ranked = [(rank, i, doc) for i, doc in enumerate(services) if (rank := _log_rank(doc)) is not None]
+    if not ranked:
+        names = ", ".join(str(d.get("Id")) for d in services) or "none"
+        raise UnsupportedError(f"no system event log among the BMC's log services (found: {names})")
+    return min(ranked, key=lambda item: (item[0], item[1]))[2]
+
+
+def log_entries(session: BmcSession, log_service: Doc) -> list[SelEntry]:
+    """Every entry of a log service, oldest first as the BMC lists them."""
+    path = odata_id(log_service.get("Entries"))
+    if not path:
+        raise UnsupportedError(f"log service {log_service.get('Id')} has no Entries")
+    entries = []
+    for member in members(session, path):
+        doc = expand(session, member)
+        message = str(doc.get("Message") or "").strip()
+        sensor = doc.get("SensorType")
+        if isinstance(sensor, str) and sensor and sensor.lower() not in message.lower():
+            message = f"{sensor}: {message}" if message else sensor
+        entries.append(
+            SelEntry(
+                id=str(doc.get("Id") or ""),
+                timestamp=str(doc.get("Created") or ""),
+                severity=str(doc.get("Severity") or doc.get("EntryType") or ""),
+                message=message,
+            )
+        )
+    return entries
+
+
+def clear_log(session: BmcSession, log_service: Doc) -> None:
+    """POST the log service's ClearLog action; :class:`UnsupportedError` where there is none."""
+    action = (log_service.get("Actions") or {}).get("#LogService.ClearLog")
+    if not isinstance(action, dict) or not action.get("target"):
+        raise UnsupportedError(f"the BMC offers no ClearLog action for its event log ({log_service.get('Id')})")
+    response = session.request("POST", str(action["target"]), {})
+    _check(session, response, "ClearLog")

@@ -1,0 +1,159 @@
+"""Per-node settings of ``[redfish]`` and its ``[redfish:<nodeset>]`` overrides.
+
+Keys (all optional):
+
+``prefix``, ``suffix``, ``bmc_host``, ``bmc_port``
+    where the node's BMC is (:func:`clara_core.bmc_address`; port 443 for https, 80 for http);
+``scheme``
+    ``https`` (default) or ``http``;
+``ca_bundle``
+    a PEM file of CAs that sign the BMCs' certificates (default: the system's CAs);
+``fingerprint``
+    the SHA-256 of the BMC's certificate (hex, colons optional): pinned instead of a CA;
+``insecure``
+    ``true`` to skip TLS verification altogether (logged once per command);
+``system``
+    which system behind the BMC is this node (an Id, a Name, a UUID or an ``@odata.id`` path);
+    by default the only one, else the one whose Id, Name or HostName is the node's name;
+``log_service``
+    the Id or path of the event log to use instead of the one found by name;
+``boot_mode``
+    ``UEFI`` or ``Legacy``: always send ``BootSourceOverrideMode`` with a boot override;
+``user_key``, ``password_key``
+    which secrets hold the credentials (default ``IMMUSER`` and ``IMMPASSWORD``).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from clara_core import ConfigError, NodeSettings, bmc_address
+
+SECTION = "redfish"
+DEFAULT_USER_KEY = "IMMUSER"
+DEFAULT_PASSWORD_KEY = "IMMPASSWORD"
+_TRUE = {"1", "yes", "true", "on"}
+_FALSE = {"0", "no", "false", "off", ""}
+_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class Tls:
+    """How to check a BMC's certificate: exactly one of a CA file, a pinned fingerprint, or nothing."""
+
+    ca_bundle: str | None = None
+    fingerprint: str | None = None  # 64 lowercase hex digits
+    insecure: bool = False
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where and how to reach the BMC of one node, and which system there is the node."""
+
+    node: str
+    scheme: str
+    host: str
+    port: int
+    tls: Tls
+    system: str | None
+    log_service: str | None
+    boot_mode: str | None
+    user_key: str
+    password_key: str
+
+    @property
+    def base_url(self) -> str:
+        """``https://host:port`` (IPv6 hosts in brackets)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}"
+
+    @property
+    def bmc_key(self) -> tuple[str, str, int, Tls, str, str]:
+        """Nodes with the same key share one BMC session per command."""
+        return (self.scheme, self.host, self.port, self.tls, self.user_key, self.password_key)
+
+    @property
+    def label(self) -> str:
+        """``host:port`` for messages."""
+        return f"{self.host}:{self.port}"
+
+
+def normalize_fingerprint(text: str, where: str) -> str:
+    """``AB:CD:...`` or ``abcd...`` (optionally ``sha256:``-prefixed) to 64 lowercase hex digits."""
+    value = text.strip().lower()
+    value = value.removeprefix("sha256:").replace(":", "").replace(" ", "")
+    if not _HEX.match(value):
+        raise ConfigError(f"{where} fingerprint: expected the 64 hex digits of a SHA-256, got {text!r}")
+    return value
+
+
+def _text(values: dict[str, Any], key: str, default: str = "") -> str:
+    value = values.get(key, default)
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def target(settings: NodeSettings, node: str) -> Target:
+    """The :class:`Target` of ``node``; a :class:`ConfigError` for a malformed value."""
+    values = settings.values(node)  # once: each lookup walks every [redfish:<nodeset>] section
+
+    def where(key: str) -> str:
+        return f"[{settings.source(node, key)}] {key}"
+
+    def optional(key: str) -> str | None:
+        return _text(values, key).strip() or None
+
+    scheme = _text(values, "scheme", "https").strip().lower()
+    if scheme not in ("https", "http"):
+        raise ConfigError(f"{where('scheme')}: expected https or http, got {scheme!r}")
+    host, port = bmc_address(node, settings, 443 if scheme == "https" else 80)
+    fingerprint = optional("fingerprint")
+    ca_bundle = optional("ca_bundle")
+    raw_insecure = _text(values, "insecure").strip().lower()
+    if raw_insecure not in _TRUE | _FALSE:
+        raise ConfigError(f"{where('insecure')}: expected true or false, got {raw_insecure!r}")
+    insecure = raw_insecure in _TRUE
+    if ca_bundle is not None and not Path(ca_bundle).is_file():
+        raise ConfigError(f"{where('ca_bundle')}: no such file: {ca_bundle}")
+    if scheme == "https" and ca_bundle is None and fingerprint is None and not insecure:
+        ca_bundle = default_ca_bundle()
+    tls = Tls(
+        ca_bundle=ca_bundle if fingerprint is None and not insecure else None,
+        fingerprint=normalize_fingerprint(fingerprint, f"[{settings.source(node, 'fingerprint')}]")
+        if fingerprint and not insecure
+        else None,
+        insecure=insecure,
+    )
+    boot_mode = optional("boot_mode")
+    if boot_mode is not None and boot_mode.lower() not in ("uefi", "legacy"):
+        raise ConfigError(f"{where('boot_mode')}: expected UEFI or Legacy, got {boot_mode!r}")
+    return Target(
+        node=node,
+        scheme=scheme,
+        host=host,
+        port=port,
+        tls=tls if scheme == "https" else Tls(),
+        system=optional("system"),
+        log_service=optional("log_service"),
+        boot_mode=None if boot_mode is None else ("UEFI" if boot_mode.lower() == "uefi" else "Legacy"),
+        user_key=optional("user_key") or DEFAULT_USER_KEY,
+        password_key=optional("password_key") or DEFAULT_PASSWORD_KEY,
+    )
+
+
+@functools.cache
+def default_ca_bundle() -> str | None:
+    """The system's CA file (Debian: /etc/ssl/certs/ca-certificates.crt), else certifi's."""
+    paths = ssl.get_default_verify_paths()
+    for candidate in (paths.cafile, paths.openssl_cafile, "/etc/ssl/certs/ca-certificates.crt"):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    try:
+        import certifi
+    except ImportError:  # pragma: no cover - requests depends on certifi
+        return None
+    return str(certifi.where())
