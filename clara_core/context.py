@@ -20,7 +20,7 @@ from clara_core.errors import BackendNotFound, ClaraError
 from clara_core.fanout import FanoutPolicy, Work, fanout, merge
 from clara_core.logs import register_secret
 from clara_core.plugins import PluginManager
-from clara_core.protocols import SecretStore
+from clara_core.protocols import SecretCipher, SecretStore
 from clara_core.results import NodeResult
 
 log = logging.getLogger(__name__)
@@ -154,6 +154,23 @@ class Context:
         if self._secrets is None:
             self._secrets = self.backend("secret_store")
         return self._secrets
+
+    def cipher(self, fallback: str = "openssl") -> tuple[str, SecretCipher]:
+        """The store that encrypts files (``clara enc``, ``repo key``): the configured
+        ``secret_store`` if it can, else the ``fallback`` store; with its name."""
+        name = self.backend_name("secret_store")
+        store = self.backend("secret_store", name) if name else None
+        if not isinstance(store, SecretCipher):
+            name = fallback
+            try:
+                store = self.backend("secret_store", fallback)
+            except BackendNotFound:
+                raise ClaraError(
+                    "no secret store can decrypt files: install clara-enc or set [backends] secret_store"
+                ) from None
+            if not isinstance(store, SecretCipher):
+                raise ClaraError(f"secret store {fallback!r} cannot encrypt or decrypt files")
+        return name, store
 
     def secret(self, key: str) -> str:
         """One secret from the store, registered with the log masker."""

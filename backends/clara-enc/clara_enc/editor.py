@@ -1,0 +1,71 @@
+"""Choosing and running the user's editor on a plaintext file kept in memory."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import signal
+from pathlib import Path
+
+from clara_core.errors import ClaraError
+from clara_enc import foreground, workspace
+
+#: Editors of the vi family that take ``-n`` (no swap file) and ``-i NONE`` (no viminfo/shada).
+VIM_NAMES = frozenset({"vim", "nvim", "gvim", "vim.basic", "vim.tiny", "vim.nox", "vim.gtk3"})
+FALLBACKS = ("sensible-editor", "editor", "vi")
+
+
+def editor_command() -> list[str]:
+    """``$EDITOR`` (then ``$VISUAL``) split as a shell would, without a shell; else a system editor."""
+    for variable in ("EDITOR", "VISUAL"):
+        value = os.environ.get(variable, "").strip()
+        if value:
+            try:
+                argv = shlex.split(value)
+            except ValueError as exc:
+                raise ClaraError(f"${variable}: cannot parse {value!r}: {exc}") from None
+            if argv:
+                return argv
+    for program in FALLBACKS:
+        if shutil.which(program):
+            return [program]
+    raise ClaraError("no editor found: set $EDITOR")
+
+
+def hardened(argv: list[str]) -> list[str]:
+    """``argv`` plus the options that keep vim from copying the text elsewhere (swap, viminfo)."""
+    name = os.path.basename(argv[0])
+    resolved = os.path.basename(os.path.realpath(shutil.which(argv[0]) or argv[0]))
+    if name in VIM_NAMES or resolved in VIM_NAMES:
+        return [*argv, "-n", "-i", "NONE"]
+    return argv
+
+
+def edit(path: Path, workspace: Path) -> int:
+    """Run the editor on ``path`` with ``TMPDIR`` set to ``workspace``; return its exit status."""
+    argv = hardened(editor_command())
+    env = dict(os.environ, TMPDIR=str(workspace))
+    return foreground.run([*argv, str(path)], env, "editor", hint=" (set $EDITOR)")
+
+
+def edit_text(text: bytes, name: str, label: str) -> bytes:
+    """Let the user edit ``text`` as a file called ``name`` in a private memory workspace.
+
+    Returns the edited bytes. The workspace is gone when this returns or
+    raises. A failed or killed editor is a :class:`ClaraError` saying that
+    ``label`` (the encrypted file) is left unchanged; Ctrl-C gives exit 130.
+    """
+    with workspace.private_workspace() as space:
+        scratch = space / name
+        workspace.create_private_file(scratch, text)
+        status = edit(scratch, space)
+        if status != 0:
+            error = ClaraError(f"the editor {foreground.describe_status(status)}: {label} left unchanged")
+            if status == -signal.SIGINT:
+                error.exit_code = 128 + signal.SIGINT
+            raise error
+        try:
+            return scratch.read_bytes()
+        except OSError as exc:
+            raise ClaraError(f"the edited text is gone ({exc.strerror}): {label} left unchanged") from None

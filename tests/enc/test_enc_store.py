@@ -1,0 +1,124 @@
+"""The ``openssl`` store as a secret store: plain or encrypted ``master_passwd_file``, through the core's Context."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import clara_enc.plugin
+import pytest
+from clara_enc.openssl_store import MASTER_KEY_ENV, OpensslStore
+from enc_support import PASSWORD, Site, write_pass_file
+
+from clara_core.config import Config
+from clara_core.context import Context
+from clara_core.errors import ClaraError
+from clara_core.logs import mask
+from clara_core.plugins import PluginManager
+from clara_core.protocols import SecretCipher, SecretStore
+
+Run = Callable[..., subprocess.CompletedProcess[str]]
+MASTER_TEXT = f"IMMUSER=admin\nIMMPASSWORD=bmc-password-in-encrypted-master\nASUPASSWD={PASSWORD}\n".encode()
+
+
+@pytest.fixture
+def encrypted_master(site: Site) -> tuple[Site, Path, Path]:
+    """The site's master file re-encrypted by the openssl CLI with a separate master key file."""
+    key_file = write_pass_file(site.root / "master.key", "the-master-key-of-this-site-123")
+    site.master.write_bytes(site.openssl_encrypt(MASTER_TEXT, pass_file=key_file))
+    site.master.chmod(0o644)  # encrypted: may be shared
+    return site, site.master, key_file
+
+
+def _config(master: Path, **enc: str) -> Config:
+    return Config.from_dict({"common": {"master_passwd_file": str(master)}, "enc": enc})
+
+
+def test_plain_master_file(site: Site) -> None:
+    """The seed's plain KEY=value file: credentials and the cipher both work; it is a SecretStore and a cipher."""
+    store = OpensslStore(_config(site.master))
+    assert isinstance(store, SecretStore) and isinstance(store, SecretCipher)
+    assert store.get("IMMUSER") == "admin"
+    with pytest.raises(ClaraError, match="NOPE not found in the file"):
+        store.get("NOPE")
+    assert site.openssl_decrypt(store.encrypt(b"abc")) == b"abc"
+
+
+def test_encrypted_master_with_key_file(encrypted_master: tuple[Site, Path, Path]) -> None:
+    """An openssl-encrypted master file opens with [enc] master_key_file."""
+    site, master, key_file = encrypted_master
+    store = OpensslStore(_config(master, master_key_file=str(key_file)))
+    assert store.get("IMMPASSWORD") == "bmc-password-in-encrypted-master"
+    assert site.openssl_decrypt(store.encrypt(b"with the inner ASUPASSWD")) == b"with the inner ASUPASSWD"
+
+
+def test_encrypted_master_with_env(encrypted_master: tuple[Site, Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """... or with the key in $CLARA_ENC_MASTER_KEY."""
+    _site, master, _key_file = encrypted_master
+    monkeypatch.setenv(MASTER_KEY_ENV, "the-master-key-of-this-site-123")
+    assert OpensslStore(_config(master)).get("IMMUSER") == "admin"
+
+
+def test_encrypted_master_errors(encrypted_master: tuple[Site, Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """No key, a wrong key, a key file readable by others: one line each, never a value."""
+    _site, master, key_file = encrypted_master
+    with pytest.raises(ClaraError, match=r"CLARA_ENC_MASTER_KEY or in the file named by \[enc\] master_key_file"):
+        OpensslStore(_config(master)).get("IMMUSER")
+    monkeypatch.setenv(MASTER_KEY_ENV, "not-the-right-master-key-at-all")
+    with pytest.raises(ClaraError, match="master key is wrong") as caught:
+        OpensslStore(_config(master)).get("IMMUSER")
+    assert "not-the-right" not in str(caught.value)
+    monkeypatch.delenv(MASTER_KEY_ENV)
+    key_file.chmod(0o644)
+    with pytest.raises(ClaraError, match="chmod 600"):
+        OpensslStore(_config(master, master_key_file=str(key_file))).get("IMMUSER")
+
+
+def test_pgp_master_with_openssl_store(site: Site) -> None:
+    """A master file encrypted with OpenPGP names the store to configure."""
+    site.master.write_bytes(b"-----BEGIN PGP MESSAGE-----\n\nxx\n-----END PGP MESSAGE-----\n")
+    with pytest.raises(ClaraError, match="secret_store = gnupg"):
+        OpensslStore(_config(site.master)).get("IMMUSER")
+
+
+def test_context_serves_credentials_through_the_plugin(encrypted_master: tuple[Site, Path, Path]) -> None:
+    """With ``[backends] secret_store = openssl``, the core's ``ctx.secret()`` (as BMC backends use it)
+    reads the encrypted master file through this plugin, and masks the value in logs."""
+    _site, master, key_file = encrypted_master
+    config = Config.from_dict({
+        "common": {"master_passwd_file": str(master)},
+        "enc": {"master_key_file": str(key_file)},
+        "backends": {"secret_store": "openssl"},
+    })
+    plugins = PluginManager()
+    plugins.add_plugin(clara_enc.plugin, "enc")
+    ctx = Context(config=config, plugins=plugins)
+    value = ctx.secret("IMMPASSWORD")
+    assert value == "bmc-password-in-encrypted-master"
+    assert mask(f"password is {value}") == "password is ****"
+    assert sorted(plugins.registry().names("secret_store")) == ["gnupg", "openssl"]
+
+
+def test_cli_with_encrypted_master(encrypted_master: tuple[Site, Path, Path], clara_config: Callable[..., Path],
+                                   run_clara: Run) -> None:
+    """``clara enc decode`` works when the master file itself is encrypted (key file in config)."""
+    site, master, key_file = encrypted_master
+    clara_config({"common": {"master_passwd_file": master}, "enc": {"master_key_file": key_file}})
+    enc = site.root / "x.enc"
+    enc.write_bytes(site.openssl_encrypt(b"inner\n"))
+    done = run_clara("enc", "decode", str(enc))
+    assert done.returncode == 0, done.stderr
+    assert (site.root / "x").read_bytes() == b"inner\n"
+
+
+def test_plugin_module_is_light() -> None:
+    """Importing the plugin module loads neither cryptography nor python-gnupg (fast ``clara --help``)."""
+    code = (
+        "import sys, clara_enc.plugin\n"
+        "heavy = [m for m in ('cryptography', 'gnupg') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
