@@ -1,0 +1,7 @@
+"""Clara's package plugin: ``clara repo`` and ``clara build``.
+
+Backends: ``package_repo`` "reprepro", ``mirror`` "debmirror" and
+"reprepro-update", ``package_builder`` "cowbuilder" and "sbuild".
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,148 @@
+"""package_builder backends for ``clara build``: ``cowbuilder`` (the seed's) and
+``sbuild`` in unshare mode.
+
+Keys of ``[build]`` (``[build-<dist>]`` wins): ``suite`` (the Debian suite
+of the build chroot, default ``bookworm``), ``mirror`` (default
+``http://deb.debian.org/debian``); for cowbuilder ``cowbuilder_bin``
+(default ``cowbuilder``), ``basepath`` (default
+``/var/cache/pbuilder/base-<dist>.cow``) and ``buildplace``; for sbuild
+``sbuild_chroot`` (a tarball, default ``/var/cache/clara/sbuild/<dist>.tar``).
+A missing chroot is created on first use.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from clara_core.errors import ClaraError
+from clara_repo.runner import run
+
+if TYPE_CHECKING:
+    from clara_core.context import Context
+
+DEFAULT_MIRROR = "http://deb.debian.org/debian"
+
+
+def changes_files(changes: Path) -> list[Path]:
+    """The ``.changes`` file and every file it lists (``Files:`` field)."""
+    listed = [changes]
+    in_files = False
+    for line in changes.read_text(encoding="utf-8", errors="replace").splitlines():
+        if not line.startswith(" "):
+            in_files = line.startswith("Files:")
+            continue
+        if in_files:
+            parts = line.split()
+            if parts:
+                listed.append(changes.parent / parts[-1])
+    return listed
+
+
+def built_changes(output: Path, dsc: Path, before: set[Path]) -> list[Path]:
+    """The files of the newest ``.changes`` for ``dsc`` made in ``output`` since ``before``."""
+    prefix = dsc.name[: -len(".dsc")] + "_"
+    fresh = [p for p in output.glob(f"{prefix}*.changes") if p not in before and not p.name.endswith("_source.changes")]
+    if not fresh:
+        raise ClaraError(f"the build of {dsc.name} made no .changes file in {output}")
+    newest = max(fresh, key=lambda p: p.stat().st_mtime)
+    return changes_files(newest)
+
+
+def release_mounts(tree: Path) -> None:
+    """Lazily unmount whatever is still mounted under ``tree``.
+
+    ``cowbuilder --create`` can leave the chroot's ``/proc`` mounted (seen in
+    containers: pbuilder's unmount fails as busy and is ignored); a base with
+    a mount inside cannot be hard-link copied for the next build.
+    """
+    prefix = str(tree.resolve()) + "/"
+    try:
+        lines = Path("/proc/self/mounts").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return
+    points = [line.split()[1].replace("\\040", " ") for line in lines if len(line.split()) > 1]
+    for point in sorted((p for p in points if p.startswith(prefix)), key=len, reverse=True):
+        run(["umount", "-l", point], what=f"unmounting {point}")
+
+
+class Builder:
+    """What both builders share: the ``[build]`` keys."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.config = ctx.config
+
+    def key(self, dist: str, name: str, default: str) -> str:
+        """``[build-<dist>]``/``[build]`` ``name``."""
+        return self.config.get("build", name, dist, default=default)
+
+    def suite(self, dist: str) -> str:
+        """The Debian suite the chroot is made of."""
+        return self.key(dist, "suite", "bookworm")
+
+    def mirror(self, dist: str) -> str:
+        """The Debian mirror for the chroot."""
+        return self.key(dist, "mirror", DEFAULT_MIRROR)
+
+
+class CowbuilderBuilder(Builder):
+    """cowbuilder (pbuilder on copy-on-write chroots), as the seed used it."""
+
+    def build(self, dist: str, dsc: Path, output: Path) -> list[Path]:
+        """Build ``dsc`` in the dist's cowbuilder chroot; results in ``output``."""
+        binary = self.key(dist, "cowbuilder_bin", "cowbuilder")
+        if "/" in binary and not Path(binary).is_file():
+            raise ClaraError(f"The file {binary} doesn't exist")
+        if "/" not in binary and shutil.which(binary) is None:
+            raise ClaraError(f"{binary}: command not found (install the Debian package cowbuilder)")
+        basepath = Path(self.key(dist, "basepath", f"/var/cache/pbuilder/base-{dist}.cow"))
+        place = self.key(dist, "buildplace", "")
+        extra = ["--buildplace", place] if place else []
+        if not basepath.is_dir():
+            basepath.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                run([binary, "--create", "--basepath", str(basepath), "--distribution", self.suite(dist),
+                     "--mirror", self.mirror(dist), *extra, "--debootstrapopts", "--variant=buildd"],
+                    what=f"creating the cowbuilder chroot {basepath}")
+            except ClaraError:
+                release_mounts(basepath)
+                shutil.rmtree(basepath, ignore_errors=True)
+                raise
+        release_mounts(basepath)
+        output.mkdir(parents=True, exist_ok=True)
+        before = set(output.glob("*.changes"))
+        run([binary, "--build", "--basepath", str(basepath), "--buildresult", str(output), *extra,
+             "--debbuildopts", "-sa", str(dsc)], what=f"cowbuilder build of {dsc.name}")
+        return built_changes(output, dsc, before)
+
+
+class SbuildBuilder(Builder):
+    """sbuild in unshare mode on an mmdebstrap tarball (no schroot, no daemon)."""
+
+    def build(self, dist: str, dsc: Path, output: Path) -> list[Path]:
+        """Build ``dsc`` with ``sbuild --chroot-mode=unshare``; results in ``output``."""
+        if shutil.which("sbuild") is None:
+            raise ClaraError("sbuild: command not found (install the Debian package sbuild)")
+        for idfile in (Path("/etc/subuid"), Path("/etc/subgid")):
+            text = idfile.read_text(encoding="utf-8") if idfile.is_file() else ""
+            if not re.search(r"^root:", text, re.MULTILINE):
+                raise ClaraError(f"sbuild's unshare mode needs a range for root in {idfile} "
+                                 f"(e.g. 'root:200000:65536')")
+        tarball = Path(self.key(dist, "sbuild_chroot", f"/var/cache/clara/sbuild/{dist}.tar"))
+        if not tarball.is_file():
+            tarball.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                run(["mmdebstrap", "--variant=buildd", "--mode=unshare", self.suite(dist), str(tarball),
+                     self.mirror(dist)], what=f"creating the sbuild chroot {tarball}")
+            except ClaraError:
+                tarball.unlink(missing_ok=True)
+                raise
+        output.mkdir(parents=True, exist_ok=True)
+        before = set(output.glob("*.changes"))
+        run(["sbuild", "--chroot-mode=unshare", f"--chroot={tarball}", f"--dist={dist}", "--arch-all",
+             "--source", "--no-run-lintian", "--no-run-piuparts", "--no-run-autopkgtest",
+             f"--build-dir={output}", str(dsc)], cwd=output, what=f"sbuild of {dsc.name}")
+        return built_changes(output, dsc, before)

@@ -1,0 +1,109 @@
+"""``clara build``: build Debian packages for a distribution with the package_builder backend."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import click
+
+from clara_core.cli.nodecmd import clara_context
+from clara_core.context import Context
+from clara_core.errors import ClaraError, UsageError
+
+
+@runtime_checkable
+class SourceLocator(Protocol):
+    """A package_repo backend that can find a source package's ``.dsc`` (``build repo``)."""
+
+    def source_dsc(self, dist: str, name: str) -> Path:
+        """The ``.dsc`` of source package ``name`` in ``dist``."""
+        ...
+
+
+def target_tag(ctx: Context, dist: str) -> str:
+    """The version tag of ``dist``: ``[build] target_dists`` (``dist:tag,...``), else the name itself."""
+    ctx.config.check_dist(dist)
+    pairs = ctx.config.get_list("build", "target_dists", default=[])
+    if not pairs:
+        return dist
+    tags: dict[str, str] = {}
+    for pair in pairs:
+        name, _, tag = pair.partition(":")
+        tags[name.strip()] = tag.strip() or name.strip()
+    if dist not in tags:
+        raise UsageError(f"Unknown target dist {dist} (see [build] target_dists)")
+    return tags[dist]
+
+
+def build_for(ctx: Context, dist: str, dsc: Path) -> None:
+    """Rebuild ``dsc`` for ``dist``: changelog entry, then the configured builder."""
+    from clara_repo.rebuild import prepare
+
+    tag = target_tag(ctx, dist)
+    builder = ctx.backend("package_builder")
+    output = Path(ctx.config.get("build", "repo_bin_dir", dist, default=f"/var/cache/clara/build/{dist}"))
+    workdir = Path(tempfile.mkdtemp(prefix="clara-build-"))
+    try:
+        new_dsc = prepare(dsc, dist, tag, workdir)
+        files = builder.build(dist, new_dsc, output)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    for path in files:
+        click.echo(str(path))
+    changes = next((p for p in files if p.suffix == ".changes"), None)
+    if changes is not None:
+        click.echo(f"add them with: clara repo add {dist} {changes}", err=True)
+
+
+@click.group(name="build", context_settings={"help_option_names": ["-h", "--help"]})
+def build() -> None:
+    """Builds Debian packages for a distribution ([backends] package_builder: cowbuilder or sbuild).
+
+    \b
+        clara build source <dist> <dsc_file>
+        clara build repo <dist> <origin_dist> <package_name>
+
+    The package gets a changelog entry '<version>+<tag>+N' for the target
+    distribution ([build] target_dists = dist:tag,...); results go to
+    [build] repo_bin_dir.
+    """
+
+
+@build.command(name="help")
+@click.pass_context
+def help_command(click_ctx: click.Context) -> None:
+    """Show this help."""
+    parent = click_ctx.parent
+    click.echo(parent.get_help() if parent else "")
+
+
+@build.command()
+@click.argument("dist")
+@click.argument("dsc_file", type=click.Path(dir_okay=False, path_type=Path))
+def source(dist: str, dsc_file: Path) -> None:
+    """Build the source package DSC_FILE for DIST."""
+    ctx = clara_context()
+    ctx.config.check_dist(dist)
+    if not dsc_file.is_file():
+        raise ClaraError(f"The file {dsc_file} doesn't exist")
+    if dsc_file.suffix != ".dsc":
+        raise UsageError(f"{dsc_file}: not a .dsc file")
+    build_for(ctx, dist, dsc_file.resolve())
+
+
+@build.command(name="repo")
+@click.argument("dist")
+@click.argument("origin_dist")
+@click.argument("package_name")
+def repo_command(dist: str, origin_dist: str, package_name: str) -> None:
+    """Rebuild PACKAGE_NAME from the local repository of ORIGIN_DIST for DIST (its source must be there)."""
+    ctx = clara_context()
+    ctx.config.check_dist(dist)
+    ctx.config.check_dist(origin_dist)
+    backend = ctx.backend("package_repo")
+    if not isinstance(backend, SourceLocator):
+        raise ClaraError("the package_repo backend cannot locate source packages: use reprepro")
+    build_for(ctx, dist, backend.source_dsc(origin_dist, package_name))

@@ -1,0 +1,70 @@
+"""Running the external programs (reprepro, gpg, debmirror, builders): argument
+lists only, never a shell; a failure becomes one clear :class:`ClaraError` line."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from clara_core.errors import ClaraError
+
+log = logging.getLogger(__name__)
+
+#: The Debian package that provides each program, for "not installed" errors.
+PROVIDERS = {
+    "reprepro": "reprepro",
+    "debmirror": "debmirror",
+    "gpg": "gnupg",
+    "gpgconf": "gnupg",
+    "cowbuilder": "cowbuilder",
+    "sbuild": "sbuild",
+    "mmdebstrap": "mmdebstrap",
+    "dpkg-source": "dpkg-dev",
+}
+
+
+def explain(stderr: str, returncode: int = 1) -> str:
+    """The most telling line of a program's error output."""
+    noise = ("There have been errors!", "To ignore use --ignore=")
+    lines = [line.strip() for line in stderr.splitlines() if line.strip() and not line.strip().startswith(noise)]
+    for line in lines:
+        if line.startswith(("ERROR", "E:", "gpg: error", "dpkg-source: error")) or "error:" in line.lower():
+            return line
+    return lines[-1] if lines else f"exit status {returncode}, no message"
+
+
+def run(
+    args: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    input: bytes | None = None,
+    pass_fds: Sequence[int] = (),
+    what: str | None = None,
+    capture: bool = True,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run ``args``; raise :class:`ClaraError` (``what`` failed: reason) on a non-zero exit.
+
+    ``env`` is added to the current environment. Standard input is empty unless
+    ``input`` is given, so a program never waits on a terminal.
+    """
+    program = Path(args[0]).name
+    log.debug("running: %s", " ".join(args))
+    full_env = {**os.environ, **(env or {})}
+    try:
+        done = subprocess.run(
+            list(args), env=full_env, cwd=cwd, input=input,
+            stdin=None if input is not None else subprocess.DEVNULL,
+            capture_output=capture, pass_fds=tuple(pass_fds), check=False,
+        )
+    except FileNotFoundError:
+        package = PROVIDERS.get(program, program)
+        raise ClaraError(f"{args[0]}: command not found (install the Debian package {package})") from None
+    if done.returncode != 0:
+        stderr = (done.stderr or b"").decode("utf-8", "replace") + (done.stdout or b"").decode("utf-8", "replace")
+        log.debug("%s exited %d: %s", program, done.returncode, stderr)
+        raise ClaraError(f"{what or program} failed: {explain(stderr, done.returncode)}")
+    return done

@@ -1,0 +1,84 @@
+"""The ``[repo]`` and ``[build]`` keys of one distribution (``[repo-<dist>]`` wins over ``[repo]``)."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+from clara_core.config import Config
+from clara_core.errors import ConfigError
+
+DEFAULT_REPOS_INI = "/etc/clara/repos.ini"
+
+
+def words(value: str) -> str:
+    """A list written with commas or spaces, as reprepro wants it (spaces)."""
+    return " ".join(value.replace(",", " ").split())
+
+
+@dataclass(frozen=True)
+class RepoSettings:
+    """Where and how one distribution's reprepro repository lives.
+
+    :param repo_dir: reprepro's base directory (``conf/``, ``db/``).
+    :param outdir: the published tree (``dists/``, ``pool/``): ``mirror_local``,
+        by default ``<repo_dir>/mirror`` as in the seed.
+    """
+
+    dist: str
+    repo_dir: Path
+    outdir: Path
+    gpg_key: str
+    origin: str
+    clustername: str
+    version: str
+    architectures: str
+    components: str
+    udeb_components: str
+    gnupg_home: str
+    passphrase_secret: str
+    push: str
+    hosts: list[str]
+
+    @classmethod
+    def load(cls, config: Config, dist: str) -> RepoSettings:
+        """Read the keys for ``dist`` (which must be an allowed distribution)."""
+        config.check_dist(dist)
+        repo_dir = Path(config.get("repo", "repo_dir", dist))
+        if not repo_dir.is_absolute():
+            raise ConfigError(f"[repo] repo_dir: must be an absolute path, got {str(repo_dir)!r}")
+        mirror_local = config.get("repo", "mirror_local", dist, default="")
+        origin = config.get("repo", "origin", dist, default="") or config.get("common", "origin", dist, default="Clara")
+        return cls(
+            dist=dist,
+            repo_dir=repo_dir,
+            outdir=Path(mirror_local) if mirror_local else repo_dir / "mirror",
+            gpg_key=config.get("repo", "gpg_key", dist, default=""),
+            origin=origin,
+            clustername=config.get("repo", "clustername", dist, default=dist),
+            version=config.get("repo", "version", dist, default=""),
+            architectures=words(config.get("repo", "architectures", dist, default="amd64 source")),
+            components=words(config.get("repo", "components", dist, default="main contrib non-free")),
+            udeb_components=config.get("repo", "udeb_components", dist, default="main"),
+            gnupg_home=config.get("repo", "gnupg_home", dist, default=""),
+            passphrase_secret=config.get("repo", "gpg_passphrase", dist, default=""),
+            push=config.get("repo", "push", dist, default=""),
+            hosts=config.get_list("repo", "hosts", dist, default=[]),
+        )
+
+    def gpg_env(self) -> dict[str, str]:
+        """Environment for gpg and reprepro: ``GNUPGHOME`` when ``[repo] gnupg_home`` is set."""
+        return {"GNUPGHOME": self.gnupg_home} if self.gnupg_home else {}
+
+    def push_commands(self) -> list[list[str]]:
+        """The ``[repo] push`` command as argument lists, one per ``[repo] hosts`` entry
+        (``{}`` in the command is replaced by the host)."""
+        if not self.push:
+            return []
+        template = shlex.split(self.push)
+        if not template:
+            return []
+        if not self.hosts:
+            return [template]
+        return [[arg.replace("{}", host) for arg in template] for host in self.hosts]
