@@ -209,9 +209,10 @@ class PackageBuilderBackend(Protocol):
 class ImageBuilderBackend(Protocol):
     """Bootstraps a root file system (``clara images``, ``clara chroot``)."""
 
-    def bootstrap(self, dist: str, target: Path) -> None:
-        """Create a minimal system of ``dist`` (per its ``[images]``/``[chroot]``
-        keys) in the empty directory ``target``."""
+    def bootstrap(self, dist: str, target: Path, section: str = "images") -> None:
+        """Create a minimal system of ``dist`` in the empty directory ``target``,
+        per the keys of ``section`` (``images`` or ``chroot``) and their
+        ``[section-dist]`` overrides. Raise :class:`ClaraError` on failure."""
         ...
 
 

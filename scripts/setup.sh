@@ -18,7 +18,7 @@ APT_PACKAGES=(
   reprepro debmirror dpkg-dev gnupg gpgv apt-utils debhelper fakeroot build-essential
   sbuild cowbuilder
   # images, chroots, BitTorrent
-  mmdebstrap debootstrap squashfs-tools uidmap arch-test dracut-core mktorrent opentracker aria2
+  mmdebstrap debootstrap squashfs-tools uidmap arch-test dracut-core mktorrent opentracker aria2 openssh-server openssh-client
   # secrets
   openssl
 )

@@ -1,0 +1,56 @@
+"""The ``clara p2p`` command group."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from clara_core.cli import clara_context
+
+
+@click.group(name="p2p", context_settings={"help_option_names": ["-h", "--help"]})
+def p2p() -> None:
+    """Makes torrent images and seeds them via BitTorrent.
+
+    Trackers and seeders are the [p2p] trackers and seeders node sets,
+    controlled with the init_status/init_start/init_stop commands through
+    ClusterShell.
+    """
+
+
+@p2p.command(name="help")
+@click.pass_context
+def help_(ctx: click.Context) -> None:
+    """Show this help."""
+    click.echo(ctx.parent.get_help() if ctx.parent else "")
+
+
+@p2p.command()
+def status() -> None:
+    """Check the status of the BitTorrent trackers and seeders."""
+    from clara_images import p2p as ops
+
+    if not ops.status(clara_context().config):
+        raise click.exceptions.Exit(1)
+
+
+@p2p.command()
+def restart() -> None:
+    """Restart the BitTorrent trackers and seeders."""
+    from clara_images import p2p as ops
+
+    if not ops.restart(clara_context().config):
+        raise click.exceptions.Exit(1)
+
+
+@p2p.command()
+@click.argument("dist")
+@click.option("--image", "image_path", metavar="PATH", help="Path to squashfs image.")
+def mktorrent(dist: str, image_path: str | None) -> None:
+    """Create <image>.torrent for the image of DIST, then restart trackers and seeders."""
+    from clara_images import p2p as ops
+
+    _torrent, ok = ops.mktorrent(clara_context().config, dist, Path(image_path) if image_path else None)
+    if not ok:
+        raise click.exceptions.Exit(1)

@@ -1,0 +1,262 @@
+"""What ``clara p2p`` does: torrent files for images, and the trackers and seeders that serve them.
+
+``[p2p]`` keys (the seed's):
+
+* ``trackers`` / ``seeders``: a node set, or ``<nodeset>:<torrent>`` pairs
+  separated by ``;`` (which nodes track or seed which torrent file);
+* ``trackers_port``, ``trackers_schema``: the announce URLs
+  ``<schema>://<tracker>:<port>/announce``;
+* ``init_status``, ``init_start``, ``init_stop``: commands run on the nodes,
+  ``{0}`` replaced by ``tracking_service`` (default ``opentracker``) or
+  ``seeding_service`` (default ``ctorrent``).
+
+Clara's addition: ``clush_worker`` (``ssh``, the default, or ``exec``: run
+the command locally once per node, ``%h`` replaced by the node name; for a
+boot server that is the local host, and for tests) and ``clush_timeout``
+(seconds, default 60).
+
+The torrent is made in-process (torf), written beside the image as
+``<image>.torrent`` through a temporary file.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+from ClusterShell.NodeSet import NodeSet, NodeSetException
+
+from clara_core.config import Config
+from clara_core.errors import ClaraError, ConfigError
+from clara_images.procs import step
+from clara_images.squashfs import temp_beside
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """Nodes serving one torrent (``torrent`` None: every torrent)."""
+
+    nodes: NodeSet
+    torrent: str | None
+
+
+def parse_assignments(value: str, key: str) -> list[Assignment]:
+    """``nodeset`` or ``nodeset:torrent;nodeset:torrent`` to assignments."""
+    found = []
+    for part in value.split(";"):
+        part = part.strip()
+        if not part:
+            continue
+        nodes, sep, torrent = part.partition(":")
+        try:
+            nodeset = NodeSet(nodes.strip())
+        except NodeSetException as exc:
+            raise ConfigError(f"[p2p] {key}: {nodes.strip()!r}: invalid node set: {exc}") from None
+        if len(nodeset) == 0:
+            raise ConfigError(f"[p2p] {key}: an entry has no node")
+        found.append(Assignment(nodeset, torrent.strip() if sep and torrent.strip() else None))
+    return found
+
+
+def nodes_for(assignments: list[Assignment], torrent: Path | None = None) -> NodeSet:
+    """The nodes of every assignment, or only of those naming ``torrent`` (all when none does)."""
+    every = NodeSet.fromlist([str(a.nodes) for a in assignments]) if assignments else NodeSet()
+    if torrent is None:
+        return every
+    matching = [str(a.nodes) for a in assignments if a.torrent and Path(a.torrent) == torrent]
+    return NodeSet.fromlist(matching) if matching else every
+
+
+@dataclass
+class P2pSettings:
+    """The ``[p2p]`` section (with ``[p2p-<dist>]`` overrides when a dist is given)."""
+
+    trackers: list[Assignment]
+    seeders: list[Assignment]
+    trackers_port: int
+    trackers_schema: str
+    init_status: str
+    init_start: str
+    init_stop: str
+    tracking_service: str
+    seeding_service: str
+    worker: str
+    timeout: float
+
+    def announce(self, torrent: Path | None = None) -> list[str]:
+        """The announce URLs of the trackers serving ``torrent``."""
+        return [f"{self.trackers_schema}://{node}:{self.trackers_port}/announce"
+                for node in nodes_for(self.trackers, torrent)]
+
+
+def load_p2p(config: Config, dist: str | None = None) -> P2pSettings:
+    """Read ``[p2p]``; missing keys are clear config errors."""
+    def text(key: str, default: Any = None) -> str:
+        if default is None:
+            return config.get("p2p", key, dist).strip()
+        return config.get("p2p", key, dist, default=default).strip()
+
+    worker = text("clush_worker", "ssh").lower()
+    if worker not in ("ssh", "exec"):
+        raise ConfigError(f"[p2p] clush_worker: {worker!r}: expected ssh or exec")
+    return P2pSettings(
+        trackers=parse_assignments(text("trackers", ""), "trackers"),
+        seeders=parse_assignments(text("seeders", ""), "seeders"),
+        trackers_port=config.get_int("p2p", "trackers_port", dist, default=6881, minimum=1),
+        trackers_schema=text("trackers_schema", "http"),
+        init_status=text("init_status", "service {0} status"),
+        init_start=text("init_start", "service {0} start"),
+        init_stop=text("init_stop", "service {0} stop"),
+        tracking_service=text("tracking_service", "opentracker"),
+        seeding_service=text("seeding_service", "ctorrent"),
+        worker=worker,
+        timeout=config.get_float("p2p", "clush_timeout", dist, default=60.0, minimum=1.0),
+    )
+
+
+@dataclass(frozen=True)
+class RemoteResult:
+    """The folded outcome of one command on some nodes."""
+
+    nodes: NodeSet
+    code: int | None  # None: timed out
+    output: str
+
+
+def clush(nodes: NodeSet, command: str, worker: str = "ssh", timeout: float = 60.0) -> list[RemoteResult]:
+    """Run ``command`` on ``nodes`` through ClusterShell; results folded by (exit code, output)."""
+    if len(nodes) == 0:
+        return []
+    from ClusterShell.Task import task_self
+    from ClusterShell.Worker.Exec import ExecWorker
+    from ClusterShell.Worker.Ssh import WorkerSsh
+
+    task = task_self()
+    cls = ExecWorker if worker == "exec" else WorkerSsh
+    task.schedule(cls(nodes=NodeSet(nodes), handler=None, timeout=timeout, command=command, stderr=False))
+    task.resume()
+    outputs: dict[str, str] = {}
+    for buf, keys in task.iter_buffers():
+        for key in keys:
+            outputs[str(key)] = bytes(buf).decode("utf-8", errors="replace")
+    groups: dict[tuple[int | None, str], list[str]] = {}
+    for code, keys in task.iter_retcodes():
+        for key in keys:
+            groups.setdefault((code, outputs.get(str(key), "")), []).append(str(key))
+    for key in task.iter_keys_timeout():
+        groups.setdefault((None, "timed out"), []).append(str(key))
+    return [RemoteResult(NodeSet.fromlist(members), code, out) for (code, out), members in groups.items()]
+
+
+def report(label: str, results: list[RemoteResult]) -> bool:
+    """Print ``nodes (label): output`` per group, folded like clubak; True when every node exited 0."""
+    ok = True
+    for result in sorted(results, key=lambda r: str(r.nodes)):
+        state = "" if result.code == 0 else f" [exit {result.code}]" if result.code is not None else " [timeout]"
+        ok = ok and result.code == 0
+        lines = result.output.strip().splitlines() or ["(no output)"]
+        prefix = f"{result.nodes} ({label}){state}:"
+        if len(lines) == 1:
+            click.echo(f"{prefix} {lines[0]}")
+        else:
+            click.echo(prefix)
+            for line in lines:
+                click.echo(f"    {line}")
+    return ok
+
+
+def _service(settings: P2pSettings, action: str, kind: str, torrent: Path | None = None) -> bool:
+    """Run ``init_<action>`` for the trackers or the seeders; True when every node succeeded."""
+    template = {"status": settings.init_status, "start": settings.init_start, "stop": settings.init_stop}[action]
+    if kind == "tracker":
+        nodes, service = nodes_for(settings.trackers, torrent), settings.tracking_service
+    else:
+        nodes, service = nodes_for(settings.seeders, torrent), settings.seeding_service
+    if len(nodes) == 0:
+        return True
+    try:
+        command = template.format(service)
+    except (IndexError, KeyError, ValueError):
+        raise ConfigError(f"[p2p] init_{action}: {template!r}: use {{0}} for the service name") from None
+    return report(f"{service} {action}", clush(nodes, command, settings.worker, settings.timeout))
+
+
+def status(config: Config) -> bool:
+    """Status of every tracker and seeder; True when all are fine."""
+    settings = load_p2p(config)
+    if not settings.trackers and not settings.seeders:
+        raise ConfigError("[p2p] trackers and seeders: missing (no node to ask)")
+    trackers_ok = _service(settings, "status", "tracker")
+    return _service(settings, "status", "seeder") and trackers_ok
+
+
+def restart(config: Config, torrent: Path | None = None, dist: str | None = None) -> bool:
+    """Stop the seeders then the trackers, start the trackers then the seeders."""
+    settings = load_p2p(config, dist)
+    if not settings.trackers and not settings.seeders:
+        raise ConfigError("[p2p] trackers and seeders: missing (no node to restart)")
+    ok = _service(settings, "stop", "seeder", torrent)
+    ok = _service(settings, "stop", "tracker", torrent) and ok
+    ok = _service(settings, "start", "tracker", torrent) and ok
+    return _service(settings, "start", "seeder", torrent) and ok
+
+
+def make_torrent(image: Path, torrent: Path, announce: list[str], comment: str = "") -> Path:
+    """Hash ``image`` (all cores) and write ``torrent`` atomically; every tracker in one tier."""
+    import torf
+
+    if not image.is_file():
+        raise ClaraError(f"The file {image} doesn't exist")
+    if not announce:
+        raise ConfigError("[p2p] trackers: missing (the torrent needs at least one tracker)")
+    tiers: Any = [announce]  # one tier: clients pick any tracker of it
+    meta = torf.Torrent(path=image, trackers=tiers, created_by="clara", comment=comment or None)
+    progress = sys.stderr.isatty()
+
+    def show(_t: Any, _path: str, done: int, total: int) -> None:
+        click.echo(f"\rclara: hashing {image.name}: {100 * done // max(total, 1)}%", err=True, nl=False)
+
+    step(f"hashing {image} ({image.stat().st_size // (1 << 20)} MiB)")
+    try:
+        meta.generate(threads=os.cpu_count() or 1, callback=show if progress else None, interval=0.5)
+    except torf.TorfError as exc:
+        raise ClaraError(f"{image}: cannot make the torrent: {exc}") from None
+    if progress:
+        click.echo("", err=True)
+    tmp = temp_beside(torrent)
+    try:
+        meta.write(tmp, overwrite=True)
+        os.replace(tmp, torrent)
+    except (OSError, torf.TorfError) as exc:
+        raise ClaraError(f"{torrent}: cannot write: {exc}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    step(f"torrent {torrent} (info hash {meta.infohash})")
+    return torrent
+
+
+def mktorrent(config: Config, dist: str, image: Path | None) -> tuple[Path, bool]:
+    """Make ``<image>.torrent`` for ``dist`` and restart its trackers and seeders.
+
+    Returns the torrent and whether every tracker/seeder command succeeded.
+    """
+    from clara_images.settings import load_settings
+
+    images = load_settings(config, "images", dist)
+    path = Path(image) if image else images.image
+    if not path.is_file():
+        raise ClaraError(f"The file {path} doesn't exist")
+    settings = load_p2p(config, dist)
+    torrent = path.with_name(path.name + ".torrent")
+    ok = _service(settings, "stop", "seeder", torrent)
+    make_torrent(path, torrent, settings.announce(torrent), comment=f"clara image {dist}")
+    if images.hosts:
+        images.upload([torrent], 0o644)
+    ok = _service(settings, "stop", "tracker", torrent) and ok
+    ok = _service(settings, "start", "tracker", torrent) and ok
+    ok = _service(settings, "start", "seeder", torrent) and ok
+    return torrent, ok

@@ -1,0 +1,87 @@
+"""squashfs images: pack with mksquashfs, unpack with unsquashfs, put in place atomically.
+
+:func:`pack` writes the new image beside the destination under a hidden
+temporary name and renames it over the destination only once mksquashfs
+has succeeded, keeping the previous image as ``<image>.old``: a failure at
+any point leaves the old image serving the nodes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from clara_core.errors import ClaraError
+from clara_images.procs import require, run, step
+
+
+def compression_args(compression: str, level: int | None) -> list[str]:
+    """mksquashfs options for ``compression`` (``gzip`` by default, as the seed) and its level."""
+    args = ["-comp", compression]
+    if level is not None:
+        if compression not in ("gzip", "zstd", "lzo"):
+            raise ClaraError(f"compression_level is not supported with {compression} (only gzip, zstd, lzo)")
+        args += ["-Xcompression-level", str(level)]
+    return args
+
+
+def temp_beside(dest: Path) -> Path:
+    """A hidden temporary name in ``dest``'s directory (same file system: rename is atomic)."""
+    return dest.with_name(f".{dest.name}.clara-{os.getpid()}.tmp")
+
+
+def put_in_place(new: Path, dest: Path, keep_old: bool = True) -> None:
+    """Rename ``new`` over ``dest``; the previous ``dest`` stays as ``dest.old`` when ``keep_old``."""
+    if keep_old and dest.is_file():
+        old = dest.with_name(dest.name + ".old")
+        old.unlink(missing_ok=True)
+        try:
+            os.link(dest, old)
+        except OSError:  # no hard links here: a copy keeps the old image just as well
+            shutil.copy2(dest, old)
+    os.replace(new, dest)
+
+
+def pack(
+    tree: Path, dest: Path, compression: str = "gzip", level: int | None = None, processors: int = 0,
+    keep_old: bool = True,
+) -> Path:
+    """Pack ``tree`` into the squashfs image ``dest`` (atomically); return ``dest``."""
+    require("mksquashfs", "squashfs-tools")
+    tree, dest = Path(tree), Path(dest)
+    if not tree.is_dir():
+        raise ClaraError(f"{tree}: no such directory")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_beside(dest)
+    cmd = [
+        "mksquashfs", str(tree), str(tmp), "-noappend", "-no-exports", "-quiet",
+        *compression_args(compression, level),
+        "-processors", str(processors or os.cpu_count() or 1),
+    ]
+    progress = sys.stderr.isatty()
+    if not progress:
+        cmd.append("-no-progress")
+    step(f"packing {tree} into {dest} ({compression})")
+    try:
+        run(cmd, passthrough=progress)
+        tmp.chmod(0o644)
+        put_in_place(tmp, dest, keep_old)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dest
+
+
+def unpack(image: Path, dest: Path, processors: int = 0) -> Path:
+    """Extract ``image`` into ``dest`` (which must not exist or be empty)."""
+    require("unsquashfs", "squashfs-tools")
+    image = Path(image)
+    if not image.is_file():
+        raise ClaraError(f"{image} does not exist!")
+    step(f"unpacking {image} into {dest}")
+    cmd = ["unsquashfs", "-f", "-d", str(dest), "-processors", str(processors or os.cpu_count() or 1)]
+    if not sys.stderr.isatty():
+        cmd.append("-no-progress")
+    run([*cmd, str(image)], passthrough=sys.stderr.isatty())
+    return dest

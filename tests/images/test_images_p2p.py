@@ -1,0 +1,129 @@
+"""``clara p2p`` for real on loopback: torrent made in-process, opentracker + aria2c seeding, a second aria2c downloads.
+
+The [p2p] node sets are ``localhost`` driven through ClusterShell's ``exec``
+worker (``clush_worker = exec``): the configured ``init_*`` commands really
+run, once per node, on this machine (``clara_lab.p2p`` plays the init
+script of ``opentracker`` and of the seeder).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from clara_images.p2p import nodes_for, parse_assignments
+from clara_lab import p2p as lab
+from ClusterShell.NodeSet import NodeSet
+from images_testlib import SUITE, free_port, need
+
+Run = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def test_images_p2p_assignments() -> None:
+    """The seed's two forms of trackers/seeders: a node set, or nodeset:torrent pairs."""
+    plain = parse_assignments("tr[1-2]", "trackers")
+    assert nodes_for(plain, Path("/x.torrent")) == NodeSet("tr[1-2]")
+    pairs = parse_assignments("s1,t1:/srv/a.torrent;s2:/srv/b.torrent", "seeders")
+    assert nodes_for(pairs, Path("/srv/a.torrent")) == NodeSet("s1,t1")
+    assert nodes_for(pairs, Path("/srv/b.torrent")) == NodeSet("s2")
+    assert nodes_for(pairs) == NodeSet("s[1-2],t1")
+
+
+def test_images_torrent_matches_mktorrent(tmp_path: Path) -> None:
+    """The in-process torrent has the same info hash as mktorrent's for the same piece size."""
+    need("mktorrent")
+    from clara_images.p2p import make_torrent
+
+    image = tmp_path / "img.squashfs"
+    image.write_bytes(os.urandom(40 << 20) + b"tail")
+    ours = make_torrent(image, tmp_path / "ours.torrent", ["http://127.0.0.1:1/announce"])
+    import torf
+
+    piece = torf.Torrent.read(ours).piece_size
+    theirs = tmp_path / "theirs.torrent"
+    subprocess.run(["mktorrent", "-l", str(piece.bit_length() - 1), "-a", "http://127.0.0.1:1/announce",
+                    "-o", str(theirs), str(image)], check=True, capture_output=True)
+    assert lab.info_hash(ours) == lab.info_hash(theirs)
+
+
+@dataclass
+class Lab:
+    """Paths and ports of one loopback BitTorrent lab."""
+
+    state: Path
+    image: Path
+    torrent: Path
+    tracker_port: int
+    seed_port: int
+
+
+@pytest.fixture
+def p2p_lab(tmp_path: Path, images_config: Callable[..., Path]) -> Iterator[Lab]:
+    """A 24 MiB image, a [p2p] config driving clara_lab.p2p on localhost; processes stopped at the end."""
+    need("opentracker", "aria2c")
+    state = tmp_path / "p2p-state"
+    data = tmp_path / "srv"
+    data.mkdir()
+    image = data / f"{SUITE}.squashfs"
+    image.write_bytes(os.urandom(24 << 20))
+    torrent = data / f"{SUITE}.squashfs.torrent"
+    tracker_port, seed_port = free_port(), free_port()
+    base = (f"{sys.executable} -m clara_lab.p2p --dir {state} --torrent {torrent} --data {data} "
+            f"--tracker-port {tracker_port} --seed-port {seed_port}")
+    images_config(
+        {"trg_img": image},
+        p2p={
+            "trackers": f"localhost:{torrent}",
+            "seeders": f"localhost:{torrent}",
+            "trackers_port": tracker_port,
+            "trackers_schema": "http",
+            "tracking_service": "opentracker",
+            "seeding_service": "aria2c",
+            "init_status": f"{base} status {{0}}",
+            "init_start": f"{base} start {{0}}",
+            "init_stop": f"{base} stop {{0}}",
+            "clush_worker": "exec",
+            "clush_timeout": 60,
+        },
+    )
+    try:
+        yield Lab(state, image, torrent, tracker_port, seed_port)
+    finally:
+        for service in (lab.SEEDER, lab.TRACKER):
+            lab.stop(state, service)
+
+
+def test_images_p2p_end_to_end(clara: Run, p2p_lab: Lab, tmp_path: Path) -> None:
+    """mktorrent -> tracker and seeder (re)started -> status -> a second aria2c gets identical bytes."""
+    proc = clara("p2p", "mktorrent", SUITE)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert p2p_lab.torrent.is_file()
+    assert "localhost (opentracker start): opentracker started" in proc.stdout
+    assert "localhost (aria2c start): aria2c started" in proc.stdout
+    whitelist = (p2p_lab.state / "whitelist").read_text().split()
+    assert whitelist == [lab.info_hash(p2p_lab.torrent)]
+
+    proc = clara("p2p", "status")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "localhost (opentracker status): opentracker is running" in proc.stdout
+    assert "localhost (aria2c status): aria2c is running" in proc.stdout
+
+    dest = tmp_path / "downloaded"
+    lab.download(p2p_lab.torrent, dest, free_port(), timeout=240, log=tmp_path / "leecher.log")
+    assert (dest / p2p_lab.image.name).read_bytes() == p2p_lab.image.read_bytes()
+
+    proc = clara("p2p", "restart")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert lab.running(p2p_lab.state, lab.TRACKER) and lab.running(p2p_lab.state, lab.SEEDER)
+
+
+def test_images_p2p_status_reports_stopped(clara: Run, p2p_lab: Lab) -> None:
+    """A stopped service makes `p2p status` fail (exit 1) and says which nodes."""
+    proc = clara("p2p", "status")
+    assert proc.returncode == 1
+    assert "localhost (opentracker status) [exit 3]: opentracker is stopped" in proc.stdout
