@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   python3 python3-venv python3-dev gcc pkg-config git
   # BMCs: IPMI simulator and the traditional clients
-  openipmi ipmitool freeipmi-tools fping conman
+  openipmi ipmitool freeipmi-tools fping conman sshpass
   # libvirt (libvirt-python builds against libvirt-dev)
   libvirt-dev libvirt-clients libvirt-daemon
   # SLURM

@@ -1,0 +1,259 @@
+"""The ``ipmi`` backend: power, boot device and event log through pyghmi, plus the
+extra verbs of ``clara ipmi`` (identify, MACs, users, DHCP, BMC reset, SOL).
+
+Every public method takes a node set and returns an iterator of one
+:class:`~clara_core.NodeResult` per node, under the ``[ipmi]`` policy
+(``parallel``, ``timeout``, ``retries``...): power and boot device on the
+batched event loop of :mod:`clara_ipmi.batch` (``[ipmi] engine = batch``, the
+default), everything else through pyghmi and the core's fan-out. Each node
+gets one session that serves every step of the verb and is closed at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from ClusterShell.NodeSet import NodeSet
+
+from clara_core import ClaraError, ConfigError, NodeError, NodeResult, TransientNodeError, UnsupportedError
+from clara_core.context import Context
+from clara_core.protocols import BootDevice, PowerAction, SelEntry
+from clara_ipmi import fru
+from clara_ipmi.batch import Job, Step
+from clara_ipmi.session import ipmi_session, node_error
+from clara_ipmi.settings import SECTION, BmcTarget, Targets
+
+#: Chassis Control (netfn 0, cmd 2) data byte per action.
+_CHASSIS_CONTROL = {PowerAction.OFF: 0, PowerAction.ON: 1, PowerAction.REBOOT: 3, PowerAction.SOFT: 5}
+#: pyghmi boot device names.
+_BOOT_DEVICES = {BootDevice.PXE: "network", BootDevice.DISK: "hd", BootDevice.BIOS: "setup",
+                 BootDevice.DEFAULT: "default"}
+#: Boot device selector (parameter 5, data 2, bits 5:2) per device.
+_BOOT_SELECTORS = {BootDevice.PXE: 0x04, BootDevice.DISK: 0x08, BootDevice.BIOS: 0x18, BootDevice.DEFAULT: 0x00}
+_SEVERITY = {0: "info", 1: "ok", 2: "warning", 3: "critical", 4: "critical", 5: "unknown"}
+
+#: What one node's work does with its session: ``op(cmd, target)``.
+Operation = Callable[[Any, BmcTarget], "NodeResult | str"]
+
+
+def _raw(cmd: Any) -> fru.RawCall:
+    def call(netfn: int, command: int, data: bytes) -> bytes:
+        return bytes(cmd.xraw_command(netfn=netfn, command=command, data=data)["data"])
+
+    return call
+
+
+class IpmiBackend:
+    """IPMI 2.0 lanplus through pyghmi; honours PowerBackend, BootDeviceBackend and SelBackend."""
+
+    name = "ipmi"
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.targets = Targets(ctx.config, SECTION)
+
+    # -- plumbing -----------------------------------------------------------
+
+    def credentials(self) -> tuple[str, str]:
+        """``IMMUSER`` and ``IMMPASSWORD`` from the secret store (a ClaraError when missing)."""
+        return self.ctx.secret("IMMUSER"), self.ctx.secret("IMMPASSWORD")
+
+    def run(self, nodes: NodeSet, op: Operation, credentials: tuple[str, str] | None = None) -> Iterator[NodeResult]:
+        """Open a session on each node's BMC, apply ``op``, close it; results as they come."""
+        targets = self.targets.resolve(nodes)
+        user, password = credentials or self.credentials()
+
+        def one(node: str) -> NodeResult | str:
+            target = targets[node]
+            with ipmi_session(target, user, password) as cmd:
+                outcome = op(cmd, target)
+            if isinstance(outcome, NodeResult):
+                return NodeResult(node, outcome.ok, outcome.value, outcome.error, outcome.data)
+            return outcome
+
+        return self.ctx.fanout(list(nodes), one, section=SECTION)
+
+    # -- power --------------------------------------------------------------
+
+    def engine(self) -> str:
+        """``[ipmi] engine``: ``batch`` (default: power and boot verbs on the batched event
+        loop) or ``pyghmi`` (every verb through pyghmi sessions and the core's fan-out)."""
+        engine = self.ctx.config.get(SECTION, "engine", default="batch").strip().lower()
+        if engine not in ("batch", "pyghmi"):
+            raise ConfigError(f"[{SECTION}] engine: expected batch or pyghmi, got {engine!r}")
+        return engine
+
+    def run_batch(self, nodes: NodeSet, job: Job) -> Iterator[NodeResult]:
+        """Run ``job`` on every node's BMC with the batched event loop."""
+        from clara_ipmi.batch import BatchRunner
+
+        targets = self.targets.resolve(nodes)
+        user, password = self.credentials()
+        return BatchRunner(user, password, self.ctx.policy(SECTION)).run(list(targets.values()), job)
+
+    def power(self, nodes: NodeSet, action: PowerAction) -> Iterator[NodeResult]:
+        """Chassis power: ``status`` answers ``on``/``off``; other actions answer their name."""
+        action = PowerAction(action)
+        if self.engine() == "batch":
+            if action is PowerAction.STATUS:
+                return self.run_batch(nodes, Job(((0, 1, b""),), lambda answers: "on" if answers[0][0] & 1 else "off"))
+            chassis_control = (0, 2, bytes([_CHASSIS_CONTROL[action]]))
+            return self.run_batch(nodes, Job((chassis_control,), lambda _answers: action.value, raise_privilege=True))
+
+        def op(cmd: Any, target: BmcTarget) -> str:
+            if action is PowerAction.STATUS:
+                data = cmd.xraw_command(netfn=0, command=1)["data"]
+                return "on" if data[0] & 1 else "off"
+            cmd.xraw_command(netfn=0, command=2, data=[_CHASSIS_CONTROL[action]])
+            return action.value
+
+        return self.run(nodes, op)
+
+    # -- boot device ----------------------------------------------------------
+
+    def set_boot_device(self, nodes: NodeSet, device: BootDevice, persistent: bool = False) -> Iterator[NodeResult]:
+        """Boot from ``device`` next (every boot when ``persistent``)."""
+        device = BootDevice(device)
+        if self.engine() == "batch":
+            return self.run_batch(nodes, Job(boot_steps(device, persistent), lambda _answers: device.value,
+                                             raise_privilege=True))
+
+        def op(cmd: Any, target: BmcTarget) -> str:
+            cmd.set_bootdev(_BOOT_DEVICES[device], persist=persistent)
+            return device.value
+
+        return self.run(nodes, op)
+
+    # -- event log ------------------------------------------------------------
+
+    def sel_list(self, nodes: NodeSet) -> Iterator[NodeResult]:
+        """Every SEL record; value one line per record, ``data["entries"]`` as dicts."""
+
+        def op(cmd: Any, target: BmcTarget) -> NodeResult:
+            entries = [_sel_entry(event) for event in cmd.get_event_log()]
+            text = "\n".join(e.line() for e in entries) if entries else "(empty)"
+            return NodeResult.success(target.node, text, entries=[e.__dict__ for e in entries])
+
+        return self.run(nodes, op)
+
+    def sel_clear(self, nodes: NodeSet) -> Iterator[NodeResult]:
+        """Clear the SEL (Reserve SEL, then Clear SEL with the reservation)."""
+
+        def op(cmd: Any, target: BmcTarget) -> str:
+            reservation = cmd.xraw_command(netfn=0x0A, command=0x42)["data"]
+            data = [reservation[0], reservation[1], 0x43, 0x4C, 0x52, 0xAA]  # 'C' 'L' 'R', initiate erase
+            cmd.xraw_command(netfn=0x0A, command=0x47, data=data)
+            return "cleared"
+
+        return self.run(nodes, op)
+
+    # -- the other verbs of ``clara ipmi`` ------------------------------------
+
+    def identify(self, nodes: NodeSet, seconds: int | None) -> Iterator[NodeResult]:
+        """Blink the chassis identify light for ``seconds`` (0: off; None: until turned off)."""
+
+        def op(cmd: Any, target: BmcTarget) -> str:
+            if seconds is None:
+                cmd.xraw_command(netfn=0, command=4, data=[0, 1])
+                return "identify on"
+            cmd.xraw_command(netfn=0, command=4, data=[min(255, max(0, seconds))])
+            return "identify off" if seconds == 0 else f"identify on for {min(255, seconds)}s"
+
+        return self.run(nodes, op)
+
+    def getmac(self, nodes: NodeSet) -> Iterator[NodeResult]:
+        """The node's MAC addresses, read from FRU 0."""
+
+        def op(cmd: Any, target: BmcTarget) -> NodeResult:
+            try:
+                image = fru.read_fru(_raw(cmd))
+                macs = fru.macs_from_fields(fru.custom_fields(image))
+            except ValueError as exc:
+                raise NodeError(f"unreadable FRU: {exc}") from None
+            if not macs:
+                raise UnsupportedError("no MAC address in FRU 0")
+            return NodeResult.success(target.node, fru.format_macs(macs), macs=macs)
+
+        return self.run(nodes, op)
+
+    def setpwd(self, nodes: NodeSet, user_id: int, login: tuple[str, str]) -> Iterator[NodeResult]:
+        """Set user ``user_id``'s name and password to ``IMMUSER``/``IMMPASSWORD``,
+        logging in with ``login`` (the device's current credentials)."""
+        name, password = self.credentials()
+
+        def op(cmd: Any, target: BmcTarget) -> str:
+            cmd.set_user_name(user_id, name)
+            cmd.set_user_password(user_id, password=password)
+            return f"user {user_id} set"
+
+        return self.run(nodes, op, credentials=login)
+
+    def dhcp(self, nodes: NodeSet, channel: int | None) -> Iterator[NodeResult]:
+        """Make the BMC's LAN channel take its address from DHCP."""
+
+        def op(cmd: Any, target: BmcTarget) -> str:
+            cmd.set_net_configuration(ipv4_configuration="DHCP", channel=channel)
+            return "dhcp"
+
+        return self.run(nodes, op)
+
+    def mc_reset(self, nodes: NodeSet) -> Iterator[NodeResult]:
+        """Cold reset of the BMC itself; never retried (a BMC that restarts before answering
+        is reported, not reset twice)."""
+
+        def op(cmd: Any, target: BmcTarget) -> str:
+            try:
+                cmd.xraw_command(netfn=6, command=2)
+            except Exception as exc:
+                error = node_error(exc, target)
+                if isinstance(error, TransientNodeError):
+                    raise NodeError(f"BMC {target.address}: no answer to the cold reset "
+                                    "(it may be restarting)", retryable=False) from None
+                raise error from None
+            return "BMC cold reset"
+
+        return self.run(nodes, op)
+
+    def sol_deactivate(self, nodes: NodeSet) -> Iterator[NodeResult]:
+        """End any serial-over-LAN session open on the BMC (Deactivate Payload, SOL instance 1)."""
+
+        def op(cmd: Any, target: BmcTarget) -> str:
+            answer = cmd.raw_command(netfn=6, command=0x49, data=[1, 1, 0, 0, 0, 0])
+            code = answer.get("code", 0)
+            if code in (0, 0x80):  # 0x80: payload already deactivated
+                return "deconnected"
+            raise NodeError(f"BMC {target.address}: {answer.get('error', f'completion code {code:#x}')}")
+
+        return self.run(nodes, op)
+
+
+def boot_steps(device: BootDevice, persistent: bool) -> tuple[Step, ...]:
+    """Set System Boot Options (netfn 0, cmd 8): keep the valid bit across a watchdog
+    timeout (parameter 3), then the boot flags (parameter 5: valid, persistent, device)."""
+    selector = _BOOT_SELECTORS[device]
+    flags = 0 if device is BootDevice.DEFAULT else 0x80 | (0x40 if persistent else 0)
+    return ((0, 8, bytes([3, 8])), (0, 8, bytes([5, flags, selector, 0, 0, 0])))
+
+
+def _sel_entry(event: dict[str, Any]) -> SelEntry:
+    """A pyghmi event-log record as a :class:`SelEntry`."""
+    parts = [str(event.get(k)) for k in ("component_type", "component", "event") if event.get(k)]
+    if event.get("deassertion"):
+        parts.append("deasserted")
+    severity = event.get("severity")
+    return SelEntry(
+        id=str(event.get("record_id", "")),
+        timestamp=str(event.get("timestamp") or event.get("timecode") or ""),
+        severity=_SEVERITY.get(severity, str(severity)) if isinstance(severity, int) else str(severity or ""),
+        message=" ".join(parts) or "event",
+    )
+
+
+def make_backend(ctx: Context) -> IpmiBackend:
+    """The factory registered for ``power``, ``boot_device`` and ``sel``."""
+    try:
+        import pyghmi  # noqa: F401
+    except ImportError:
+        raise ClaraError("the ipmi backend needs pyghmi: pip install pyghmi") from None
+    return IpmiBackend(ctx)

@@ -1,0 +1,222 @@
+"""``clara ipmi``: the seed's command group, verb by verb.
+
+Both orders work (``clara ipmi status node1`` and ``clara ipmi node1
+status``), and ``--p=<level>`` before or after the verb. Heavy work lives
+in :mod:`clara_ipmi.backend` (pyghmi) and :mod:`clara_ipmi.tools`
+(programs), imported only when a verb runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+import click
+from ClusterShell.NodeSet import NodeSet
+
+from clara_core import ClaraError
+from clara_core.cli import NodeGroup, clara_context, confirm_destructive, dry_run_report, finish, node_options
+from clara_core.context import Context
+from clara_core.protocols import BootDevice, PowerAction
+from clara_core.results import NodeResult
+
+if TYPE_CHECKING:
+    from clara_ipmi.backend import IpmiBackend
+
+SECTION = "ipmi"
+
+
+def _backend(ctx: Context) -> IpmiBackend:
+    from clara_ipmi.backend import make_backend
+
+    return make_backend(ctx)
+
+
+def _run(ctx: Context, nodes: NodeSet, verb: str, results: Callable[[], Iterator[NodeResult]],
+         destructive: bool = False, always_ask: bool = False) -> None:
+    """Confirm when asked to, honour ``--dry-run``, then print folded results and exit."""
+    if destructive or always_ask:
+        confirm_destructive(ctx, verb, nodes, always=always_ask)
+    if ctx.options.dry_run:
+        dry_run_report(ctx, verb, {"ipmi": nodes})
+    finish(ctx, results(), len(nodes), f"ipmi {verb}")
+
+
+@click.group(cls=NodeGroup)
+def ipmi() -> None:
+    """Manage nodes through their BMCs over IPMI (lanplus, pyghmi).
+
+    \b
+    clara ipmi status node[12-99]
+    clara ipmi node13 status
+    clara ipmi --p=16 on node[12-99]
+    """
+
+
+# -- power --------------------------------------------------------------------
+
+
+def _power_command(name: str, action: PowerAction, help_text: str) -> click.Command:
+    @node_options()
+    def command(ctx: Context, nodes: NodeSet) -> None:
+        destructive = action in (PowerAction.OFF, PowerAction.SOFT, PowerAction.REBOOT)
+        _run(ctx, nodes, f"power {action.value}", lambda: _backend(ctx).power(nodes, action), destructive)
+
+    return click.command(name=name, help=help_text)(command)
+
+
+for _name, _action, _help in (
+    ("on", PowerAction.ON, "Power up the chassis."),
+    ("off", PowerAction.OFF, "Power down the chassis at once (no clean shutdown of the OS)."),
+    ("soft", PowerAction.SOFT, "Ask the OS for a clean shutdown (ACPI soft off)."),
+    ("reboot", PowerAction.REBOOT, "Hard reset of the chassis."),
+    ("status", PowerAction.STATUS, "Show the power state of each node (on or off)."),
+):
+    ipmi.add_command(_power_command(_name, _action, _help))
+
+
+# -- boot device ------------------------------------------------------------------
+
+
+def _boot_command(name: str, device: BootDevice, help_text: str) -> click.Command:
+    @click.option("--persistent", is_flag=True, help="Every boot, not only the next one.")
+    @node_options()
+    def command(ctx: Context, nodes: NodeSet, persistent: bool) -> None:
+        _run(ctx, nodes, f"boot {device.value}", lambda: _backend(ctx).set_boot_device(nodes, device, persistent))
+
+    return click.command(name=name, help=help_text)(command)
+
+
+for _name, _device, _help in (
+    ("pxe", BootDevice.PXE, "Boot from the network (PXE) on the next reboot."),
+    ("disk", BootDevice.DISK, "Boot from the disk on the next reboot."),
+    ("bios", BootDevice.BIOS, "Go straight into the BIOS setup on the next reboot."),
+):
+    ipmi.add_command(_boot_command(_name, _device, _help))
+
+
+# -- event log --------------------------------------------------------------------
+
+
+@ipmi.command()
+@node_options()
+def sellist(ctx: Context, nodes: NodeSet) -> None:
+    """Display the entire content of the System Event Log (SEL)."""
+    _run(ctx, nodes, "sel list", lambda: _backend(ctx).sel_list(nodes))
+
+
+@ipmi.command()
+@node_options()
+def selclear(ctx: Context, nodes: NodeSet) -> None:
+    """Clear the System Event Log (SEL); it cannot be undone, so it asks first."""
+    _run(ctx, nodes, "clear the event log of", lambda: _backend(ctx).sel_clear(nodes), always_ask=True)
+
+
+# -- BMC verbs ----------------------------------------------------------------------
+
+
+@ipmi.command()
+@click.option("--seconds", type=click.IntRange(0, 255), default=15, show_default=True,
+              help="How long the light blinks (0 turns it off).")
+@click.option("--forever", is_flag=True, help="Blink until 'blink --seconds 0'.")
+@node_options()
+def blink(ctx: Context, nodes: NodeSet, seconds: int, forever: bool) -> None:
+    """Make the chassis identify light blink, to help on-site admins find the machine."""
+    _run(ctx, nodes, "blink", lambda: _backend(ctx).identify(nodes, None if forever else seconds))
+
+
+@ipmi.command()
+@node_options()
+def getmac(ctx: Context, nodes: NodeSet) -> None:
+    """Get the nodes' MAC addresses from their BMC (FRU 0)."""
+    _run(ctx, nodes, "getmac", lambda: _backend(ctx).getmac(nodes))
+
+
+def _login_credentials(ctx: Context) -> tuple[str, str]:
+    """The credentials a new device has: ``IMMUSER_INITIAL``/``IMMPASSWORD_INITIAL`` when the
+    store has them, else ``IMMUSER``/``IMMPASSWORD``."""
+    try:
+        return ctx.secret("IMMUSER_INITIAL"), ctx.secret("IMMPASSWORD_INITIAL")
+    except ClaraError:
+        return ctx.secret("IMMUSER"), ctx.secret("IMMPASSWORD")
+
+
+@ipmi.command()
+@click.option("--user-id", type=click.IntRange(1, 63), default=None,
+              help="The BMC user slot to set ([ipmi] user_id, default 2).")
+@node_options()
+def setpwd(ctx: Context, nodes: NodeSet, user_id: int | None) -> None:
+    """Set up the BMC user id/password (IMMUSER/IMMPASSWORD) on a new device.
+
+    Logs in with IMMUSER_INITIAL/IMMPASSWORD_INITIAL when the secret store has
+    them (a device's factory credentials), else with IMMUSER/IMMPASSWORD.
+    """
+    slot = user_id or ctx.config.get_int(SECTION, "user_id", default=2, minimum=1)
+    _run(ctx, nodes, "setpwd", lambda: _backend(ctx).setpwd(nodes, slot, _login_credentials(ctx)))
+
+
+@ipmi.command()
+@click.option("--channel", type=click.IntRange(1, 15), default=None, help="LAN channel (default: the BMC's).")
+@node_options()
+def immdhcp(ctx: Context, nodes: NodeSet, channel: int | None) -> None:
+    """Make the BMCs' LAN interface take its IP address from DHCP."""
+    _run(ctx, nodes, "immdhcp", lambda: _backend(ctx).dhcp(nodes, channel))
+
+
+@ipmi.command()
+@node_options()
+def reset(ctx: Context, nodes: NodeSet) -> None:
+    """Reset the BMC itself (cold reset); asks first."""
+    _run(ctx, nodes, "cold-reset the BMC of", lambda: _backend(ctx).mc_reset(nodes), always_ask=True)
+
+
+@ipmi.command()
+@node_options()
+def deconnect(ctx: Context, nodes: NodeSet) -> None:
+    """Close the serial-over-LAN console session open on each BMC."""
+    _run(ctx, nodes, "deconnect", lambda: _backend(ctx).sol_deactivate(nodes))
+
+
+# -- verbs that run programs ------------------------------------------------------------
+
+
+@ipmi.command()
+@click.option("-j", "join", is_flag=True, help="Join a console already in use (conman -j).")
+@click.option("-f", "force", is_flag=True, help="Force the console, taking it from its user (conman -f).")
+@click.argument("host")
+def connect(host: str, join: bool, force: bool) -> None:
+    """Connect to a node's serial console: through conman when [ipmi] conmand is set,
+    else a direct serial-over-LAN session ('!.' leaves it)."""
+    from clara_ipmi import tools
+
+    ctx = clara_context()
+    raise click.exceptions.Exit(tools.connect(ctx, host, join, force))
+
+
+@ipmi.command()
+@node_options()
+def ping(ctx: Context, nodes: NodeSet) -> None:
+    """Check that the nodes answer, with fping."""
+    from clara_ipmi import tools
+
+    _run(ctx, nodes, "ping", lambda: tools.ping(nodes))
+
+
+@ipmi.command()
+@node_options()
+@click.argument("command", nargs=-1, required=True)
+def ssh(ctx: Context, nodes: NodeSet, command: tuple[str, ...]) -> None:
+    """Run a command through the SSH interface of the BMCs (ClusterShell, sshpass)."""
+    from clara_ipmi import tools
+
+    _run(ctx, nodes, "ssh", lambda: tools.ssh(ctx, nodes, " ".join(command)))
+
+
+@ipmi.command(context_settings={"ignore_unknown_options": True})
+@node_options()
+@click.argument("args", nargs=-1, required=True, type=click.UNPROCESSED)
+def command(ctx: Context, nodes: NodeSet, args: tuple[str, ...]) -> None:
+    """Run 'ipmitool <args>' against each node's BMC (raw pass-through; password via -E)."""
+    from clara_ipmi import tools
+
+    _run(ctx, nodes, "command", lambda: tools.raw_ipmitool(ctx, nodes, args))

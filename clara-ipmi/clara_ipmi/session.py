@@ -1,0 +1,216 @@
+"""One pyghmi session per BMC per command: opened, used for every step, always closed.
+
+pyghmi is imported here only (never by the plugin module). Three traps of
+pyghmi 1.6 are handled here (see docs/ipmi.md):
+
+* pyghmi keeps every session it starts in ``Session.initting_sessions``
+  under a key it never removes (the removal uses the byte-encoded user name),
+  so a second ``Command()`` to the same BMC in one process joins the first,
+  finished, session and waits forever, and after ``logout()`` it gets the
+  dead session back (``TypeError`` on the first command). We drop that entry
+  as soon as a session is logged in or broken.
+* Concurrent logins to one BMC are merged into one session, and a failed
+  login can hand the other callers a dead session: :func:`ipmi_session`
+  serialises sessions per BMC and :func:`_login` rejects a dead one.
+* pyghmi offers no cipher suite choice: it tries SHA-256 (suite 17) and falls
+  back to SHA-1 (suite 3) by itself. To honour a site's ``cipher_suite``,
+  :func:`_install_workarounds` wraps ``Session._initsession`` once to start
+  from the suite configured for that BMC (no fallback when only one is set).
+* A failed login is marked broken a moment before pyghmi records why, so
+  ``Command()`` sometimes raises ``AttributeError: errormsg``; :func:`_login`
+  reads the reason from the session left behind.
+* Its event loop misses answers that arrive before it starts waiting, and
+  then sleeps until its retry timer (0.15-1 s per command against a fast BMC);
+  :func:`_install_workarounds` caps each wait at 10 ms.
+* Its errors are bare ``IpmiException`` texts; :func:`node_error` turns them
+  into Clara's node errors (a wrong password is an
+  :class:`~clara_core.AuthenticationError`, never retried).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from clara_core import AuthenticationError, NodeError, TransientNodeError, UnsupportedError
+from clara_ipmi.settings import DEFAULT_CIPHER_SUITES, BmcTarget
+
+_lock = threading.Lock()
+_forced_suite: dict[tuple[str, int], int] = {}
+_bmc_locks: dict[tuple[str, int], threading.Lock] = {}
+_hook_installed = False
+
+#: pyghmi's ``attemptedhash`` values: 256 = SHA-256 (suite 17), 1 = SHA-1 (suite 3).
+#: 17 is read by pyghmi as SHA-256 without the fallback to SHA-1.
+_HASH_OF_SUITE = {17: 17, 3: 1}
+
+_AUTH_MESSAGES = ("incorrect password", "unauthorized name", "password", "rakp")
+_NO_ANSWER_MESSAGES = ("timeout", "timed out", "session failed to initialize", "none", "no response")
+_CIPHER_MESSAGES = ("invalid authentication algorithm", "invalid integrity algorithm",
+                    "invalid confidentiality algorithm", "no cipher suite")
+
+
+#: Longest single wait of pyghmi's event loop (seconds); see :func:`_install_workarounds`.
+POLL_CAP = 0.01
+
+
+def _install_workarounds() -> None:
+    """Patch pyghmi once: honour a forced cipher suite, and cap its event-loop waits.
+
+    pyghmi sends a request, then waits for the *next* packet from the BMC; an
+    answer that arrives before the wait starts (a fast BMC) sits in the
+    session's queue until the wait times out (0.15-1 s per command: the
+    "stalled sessions" of the peer notes). Capping each wait at
+    :data:`POLL_CAP` makes pyghmi look at its queue again at once; its retry
+    timers are unchanged.
+    """
+    global _hook_installed
+    with _lock:
+        if _hook_installed:
+            return
+        from pyghmi.ipmi.private import session as pyghmi_session
+
+        io_wait = pyghmi_session._io_wait
+
+        def _io_wait(timeout: float, myaddr: Any = None, evq: Any = None) -> Any:
+            return io_wait(min(timeout, POLL_CAP), myaddr, evq)
+
+        pyghmi_session._io_wait = _io_wait
+        original = pyghmi_session.Session._initsession
+
+        def _initsession(self: Any) -> None:
+            original(self)
+            suite = _forced_suite.get((self.bmc, self.port))
+            if suite is not None:
+                self.attemptedhash = _HASH_OF_SUITE[suite]
+
+        pyghmi_session.Session._initsession = _initsession
+        _hook_installed = True
+
+
+def _forget_stale(key: tuple[Any, ...]) -> None:
+    """Drop pyghmi's leftover ``initting_sessions`` entry for ``key`` once it is logged in or broken."""
+    from pyghmi.ipmi.private import session as pyghmi_session
+
+    with _lock:
+        stale = pyghmi_session.Session.initting_sessions.get(key)
+        if stale is not None and (getattr(stale, "logged", False) or getattr(stale, "broken", False)):
+            del pyghmi_session.Session.initting_sessions[key]
+
+
+def node_error(exc: BaseException, target: BmcTarget) -> NodeError:
+    """A Clara node error with a short reason for a pyghmi (or socket) failure."""
+    if isinstance(exc, NodeError):
+        return exc
+    if isinstance(exc, socket.gaierror):
+        return NodeError(f"cannot resolve BMC host {target.host}")
+    text = str(exc).strip()
+    lower = text.lower()
+    if any(m in lower for m in _CIPHER_MESSAGES):
+        suites = ",".join(map(str, target.cipher_suites))
+        return UnsupportedError(f"BMC {target.address} refuses cipher suite {suites} ({text})")
+    if any(m in lower for m in _AUTH_MESSAGES):
+        return AuthenticationError(f"authentication failed on BMC {target.address}: {text}")
+    if not text or any(m == lower or m in lower for m in _NO_ANSWER_MESSAGES):
+        return TransientNodeError(f"no answer from BMC {target.address}")
+    if "insufficient privilege" in lower:
+        return NodeError(f"BMC {target.address}: insufficient privilege ({text})")
+    if isinstance(exc, OSError):
+        return TransientNodeError(f"BMC {target.address}: {exc.strerror or text}")
+    return NodeError(f"BMC {target.address}: {text}")
+
+
+def _login(target: BmcTarget, user: str, password: str, suite: int | None) -> Any:
+    from pyghmi.ipmi import command
+
+    key = (target.host, user, password, target.port, None)
+    with _lock:
+        if suite is None:
+            _forced_suite.pop((target.host, target.port), None)
+        else:
+            _forced_suite[(target.host, target.port)] = suite
+    from pyghmi.exceptions import IpmiException
+    from pyghmi.ipmi.private import session as pyghmi_session
+
+    try:
+        cmd = command.Command(bmc=target.host, userid=user, password=password, port=target.port,
+                              privlevel=target.privilege)
+    except AttributeError as exc:
+        if "errormsg" not in str(exc):
+            raise
+        # pyghmi marks a failed login broken a moment before it records why; read the reason
+        # from the session it left behind (see _forget_stale)
+        failed = pyghmi_session.Session.initting_sessions.get(key)
+        reason = None
+        for _ in range(50):
+            reason = getattr(failed, "errormsg", None)
+            if reason:
+                break
+            time.sleep(0.01)
+        raise IpmiException(reason or "Session failed to initialize") from None
+    finally:
+        _forget_stale(key)
+    session = cmd.ipmi_session
+    if getattr(session, "broken", False) or not getattr(session, "logged", False):
+        # pyghmi hands back a session that failed while another caller was logging in
+        raise IpmiException(getattr(session, "errormsg", None) or "Session failed to initialize")
+    return cmd
+
+
+def open_command(target: BmcTarget, user: str, password: str) -> Any:
+    """Log in to ``target`` and return a pyghmi ``Command``; raise a NodeError on failure.
+
+    ``cipher_suite = 17,3`` (the default) lets pyghmi try SHA-256 then fall
+    back to SHA-1 within one login; any other order tries each suite alone.
+    """
+    _install_workarounds()
+    attempts: list[int | None] = (
+        [None] if target.cipher_suites == DEFAULT_CIPHER_SUITES else list(target.cipher_suites)
+    )
+    error: NodeError | None = None
+    for suite in attempts:
+        try:
+            return _login(target, user, password, suite)
+        except Exception as exc:
+            error = node_error(exc, target)
+            if not isinstance(error, UnsupportedError):
+                raise error from None
+    assert error is not None
+    raise error
+
+
+def close_command(cmd: Any, target: BmcTarget, user: str, password: str) -> None:
+    """Log out (best effort) and forget the session."""
+    with contextlib.suppress(Exception):  # the BMC may be gone; the session is dropped either way
+        cmd.ipmi_session.logout()
+    _forget_stale((target.host, user, password, target.port, None))
+
+
+def _bmc_lock(target: BmcTarget) -> threading.Lock:
+    with _lock:
+        return _bmc_locks.setdefault((target.host, target.port), threading.Lock())
+
+
+@contextmanager
+def ipmi_session(target: BmcTarget, user: str, password: str) -> Iterator[Any]:
+    """``with ipmi_session(target, user, password) as cmd:`` -- one logged-in
+    pyghmi ``Command``; pyghmi errors inside the block become node errors.
+
+    Sessions to one BMC are serialised within the process: pyghmi merges
+    concurrent logins to the same BMC into one session (and one failure).
+    """
+    with _bmc_lock(target):
+        cmd = open_command(target, user, password)
+        try:
+            yield cmd
+        except NodeError:
+            raise
+        except Exception as exc:
+            raise node_error(exc, target) from None
+        finally:
+            close_command(cmd, target, user, password)
