@@ -25,10 +25,10 @@ from __future__ import annotations
 import configparser
 import os
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ClusterShell.NodeSet import NodeSet, NodeSetException
 
@@ -45,6 +45,7 @@ _FALSE = {"0", "no", "false", "off"}
 _MISSING: Any = object()
 
 Value = str | int | float | bool | list[Any]
+T = TypeVar("T")
 
 
 @dataclass
@@ -202,89 +203,92 @@ class Config:
         where = f"[{section}-{dist}] or [{section}]" if dist else f"[{section}]"
         return ConfigError(f"{self._where_files()}: {where} {key}: missing")
 
-    def get(self, section: str, key: str, dist: str | None = None, default: Any = _MISSING) -> str:
-        """A value as a string (lists are joined with commas)."""
+    def _typed(self, section: str, key: str, dist: str | None, default: Any,
+               convert: Callable[[Value, Path, str], T]) -> T:
+        """Look ``key`` up and convert it, or return ``default`` (missing: an error)."""
         found = self.lookup(section, key, dist)
         if found is None:
             if default is _MISSING:
                 raise self._missing(section, key, dist)
             return default  # type: ignore[no-any-return]
-        value = found[0]
-        if isinstance(value, list):
-            return ",".join(str(v) for v in value)
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        return str(value)
+        return convert(*found)
+
+    def get(self, section: str, key: str, dist: str | None = None, default: Any = _MISSING) -> str:
+        """A value as a string (lists are joined with commas)."""
+
+        def convert(value: Value, _path: Path, _sect: str) -> str:
+            if isinstance(value, list):
+                return ",".join(str(v) for v in value)
+            if isinstance(value, bool):
+                return "true" if value else "false"
+            return str(value)
+
+        return self._typed(section, key, dist, default, convert)
 
     def get_int(
         self, section: str, key: str, dist: str | None = None, default: Any = _MISSING, minimum: int | None = None
     ) -> int:
         """A whole number, at least ``minimum`` when given."""
-        found = self.lookup(section, key, dist)
-        if found is None:
-            if default is _MISSING:
-                raise self._missing(section, key, dist)
-            return default  # type: ignore[no-any-return]
-        value, path, sect = found
-        try:
-            if isinstance(value, bool | list | float):
-                raise ValueError
-            number = int(str(value).strip())
-        except ValueError:
-            raise ConfigError(f"{path}: [{sect}] {key}: expected a whole number, got {value!r}") from None
-        if minimum is not None and number < minimum:
-            raise ConfigError(f"{path}: [{sect}] {key}: must be at least {minimum}, got {number}")
-        return number
+
+        def convert(value: Value, path: Path, sect: str) -> int:
+            try:
+                if isinstance(value, bool | list | float):
+                    raise ValueError
+                number = int(str(value).strip())
+            except ValueError:
+                raise ConfigError(f"{path}: [{sect}] {key}: expected a whole number, got {value!r}") from None
+            if minimum is not None and number < minimum:
+                raise ConfigError(f"{path}: [{sect}] {key}: must be at least {minimum}, got {number}")
+            return number
+
+        return self._typed(section, key, dist, default, convert)
 
     def get_float(
         self, section: str, key: str, dist: str | None = None, default: Any = _MISSING, minimum: float = 0.0
     ) -> float:
         """A number of seconds or similar, at least ``minimum``."""
-        found = self.lookup(section, key, dist)
-        if found is None:
-            if default is _MISSING:
-                raise self._missing(section, key, dist)
-            return default  # type: ignore[no-any-return]
-        value, path, sect = found
-        try:
-            if isinstance(value, (bool, list)):
-                raise ValueError
-            number = float(str(value).strip())
-        except ValueError:
-            raise ConfigError(f"{path}: [{sect}] {key}: expected a number, got {value!r}") from None
-        if not number >= minimum or number == float("inf"):
-            raise ConfigError(f"{path}: [{sect}] {key}: must be a finite number of at least {minimum}, got {value!r}")
-        return number
+
+        def convert(value: Value, path: Path, sect: str) -> float:
+            try:
+                if isinstance(value, bool | list):
+                    raise ValueError
+                number = float(str(value).strip())
+            except ValueError:
+                raise ConfigError(f"{path}: [{sect}] {key}: expected a number, got {value!r}") from None
+            if not number >= minimum or number == float("inf"):
+                raise ConfigError(
+                    f"{path}: [{sect}] {key}: must be a finite number of at least {minimum}, got {value!r}"
+                )
+            return number
+
+        return self._typed(section, key, dist, default, convert)
 
     def get_bool(self, section: str, key: str, dist: str | None = None, default: Any = _MISSING) -> bool:
         """``true/false``, ``yes/no``, ``on/off`` or ``1/0``."""
-        found = self.lookup(section, key, dist)
-        if found is None:
-            if default is _MISSING:
-                raise self._missing(section, key, dist)
-            return default  # type: ignore[no-any-return]
-        value, path, sect = found
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in _TRUE:
-            return True
-        if text in _FALSE:
-            return False
-        raise ConfigError(f"{path}: [{sect}] {key}: expected true or false, got {value!r}")
+
+        def convert(value: Value, path: Path, sect: str) -> bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in _TRUE:
+                return True
+            if text in _FALSE:
+                return False
+            raise ConfigError(f"{path}: [{sect}] {key}: expected true or false, got {value!r}")
+
+        return self._typed(section, key, dist, default, convert)
 
     def get_list(
         self, section: str, key: str, dist: str | None = None, default: Any = _MISSING, sep: str = ","
     ) -> list[str]:
         """A comma-separated list (or a TOML array), blanks dropped."""
-        found = self.lookup(section, key, dist)
-        if found is None:
-            if default is _MISSING:
-                raise self._missing(section, key, dist)
-            return list(default)
-        value = found[0]
-        items: Iterable[Any] = value if isinstance(value, list) else str(value).split(sep)
-        return [str(item).strip() for item in items if str(item).strip()]
+
+        def convert(value: Value, _path: Path, _sect: str) -> list[str]:
+            items: Iterable[Any] = value if isinstance(value, list) else str(value).split(sep)
+            return [str(item).strip() for item in items if str(item).strip()]
+
+        found = self._typed(section, key, dist, None if default is not _MISSING else _MISSING, convert)
+        return list(default) if found is None else found
 
     def node_settings(self, section: str) -> NodeSettings:
         """Per-node values of ``[section]`` with its ``[section:<nodeset>]`` overrides."""

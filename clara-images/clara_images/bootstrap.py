@@ -9,6 +9,7 @@ builds with the same settings unpack it instead of bootstrapping again.
 
 from __future__ import annotations
 
+import abc
 import hashlib
 import json
 import os
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from clara_core.context import Context
 
 
-class Builder:
+class Builder(abc.ABC):
     """Common part of the backends: settings, the bootstrap cache, the contract of the protocol."""
 
     #: The backend's name in ``[backends] image_builder``.
@@ -35,9 +36,9 @@ class Builder:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
 
+    @abc.abstractmethod
     def command(self, settings: RootfsSettings, target: Path) -> list[str]:
         """The bootstrap command line writing into ``target``."""
-        raise NotImplementedError
 
     def bootstrap(self, dist: str, target: Path, section: str = "images") -> None:
         """Create a minimal system of ``dist`` in the empty directory ``target``.

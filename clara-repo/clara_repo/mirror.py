@@ -14,6 +14,7 @@ Both backends publish through :func:`clara_repo.publish.publish`.
 
 from __future__ import annotations
 
+import abc
 import configparser
 import functools
 from collections.abc import Sequence
@@ -59,7 +60,7 @@ class Suite:
         return f"{self.method}://{self.server}/{root}".rstrip("/")
 
 
-class MirrorSync:
+class MirrorSync(abc.ABC):
     """What both mirror backends share: choosing suites and reading repos.ini."""
 
     def __init__(self, ctx: Context) -> None:
@@ -126,9 +127,9 @@ class MirrorSync:
         for suite in resolved:
             publish(suite.target, functools.partial(self.fetch, suite))
 
+    @abc.abstractmethod
     def fetch(self, suite: Suite, staging: Path) -> None:
         """Bring ``staging`` (a clone of the current mirror) up to date."""
-        raise NotImplementedError
 
     def gpg_env(self, suite: Suite) -> dict[str, str]:
         """``GNUPGHOME`` from ``[repo] gnupg_home`` when set."""
