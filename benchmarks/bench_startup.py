@@ -1,6 +1,8 @@
 """Start-up cost of the ``clara`` command with every installed plugin, against a bare interpreter.
 
-Runs ``python -c pass``, ``clara --help`` and ``clara plugins --json`` N times
+``clara --help`` and ``clara plugins`` import every plugin; ``clara ipmi --help``
+imports only the one that declares ``ipmi`` (the path of every real command).
+Runs ``python -c pass`` and each command N times
 each in the same run and prints the mean wall time, the CPU time and the
 ratio to the bare interpreter.
 """
@@ -40,6 +42,7 @@ def main() -> None:
         cases = {
             "python -c pass": [sys.executable, "-c", "pass"],
             "clara --help": [str(BIN / "clara"), "--help"],
+            "clara ipmi --help": [str(BIN / "clara"), "ipmi", "--help"],
             "clara plugins --json": [str(BIN / "clara"), "plugins", "--json"],
         }
         results = {name: measure(argv, env) for name, argv in cases.items()}

@@ -112,6 +112,10 @@ class Context:
             raise BackendNotFound(f"no {capability} backend configured: set [backends] {capability}")
         key = (capability, name)
         if key not in self._instances:
+            self.plugins.load_backend(capability, name)
+            if name not in self.plugins.registry().names(capability):
+                existing = ", ".join(self.plugins.backend_names(capability)) or "none: install a plugin for it"
+                raise BackendNotFound(f"no {capability} backend named {name!r} (installed: {existing})")
             info = self.plugins.registry().get(capability, name)
             try:
                 self._instances[key] = info.factory(self)

@@ -1,5 +1,9 @@
 """Loading plugins: entry points of the group ``clara``, one at a time.
 
+* a plugin that declares its commands (group ``clara.commands``) and backends
+  (group ``clara.backends``) is imported only when one of them is used, so
+  ``clara ipmi status`` imports no other plugin; a plugin that declares
+  nothing is imported at start-up;
 * ``CLARA_PLUGINS=a,b`` loads only those entry points (an empty value loads none);
 * ``CLARA_DISABLE_PLUGINS=a,b`` or ``[plugins] disabled = a,b`` skips some;
 * a plugin that fails to import or to register is reported (a warning, and
@@ -26,6 +30,10 @@ from clara_core.registry import BackendRegistry, Register
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "clara"
+#: Optional: ``<command> = <plugin module>``, so the plugin loads only when the command is used.
+COMMANDS_GROUP = "clara.commands"
+#: Optional: ``<capability>.<backend> = <plugin module>``, likewise for backends.
+BACKENDS_GROUP = "clara.backends"
 
 
 @dataclass
@@ -57,34 +65,53 @@ class PluginManager:
         self.plugins: dict[str, PluginInfo] = {}
         self.disabled = set(disabled or []) | set(_env_list("CLARA_DISABLE_PLUGINS") or [])
         self._registry: BackendRegistry | None = None
+        self._pending: dict[str, EntryPoint] = {}
+        self._declared: set[str] = set()
+        self._command_index: dict[str, str] = {}
+        self._backend_index: dict[tuple[str, str], str] = {}
+        self._commands_added: set[str] = set()
 
     # -- loading ----------------------------------------------------------
 
-    def load_entry_points(self) -> None:
-        """Load every ``clara`` entry point allowed by ``CLARA_PLUGINS`` and not disabled."""
+    def discover(self) -> None:
+        """Find the ``clara`` entry points allowed by ``CLARA_PLUGINS`` and not
+        disabled, and what each declares in ``clara.commands`` / ``clara.backends``."""
         only = _env_list("CLARA_PLUGINS")
-        for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-            if only is not None and ep.name not in only:
+        found = entry_points()
+        by_module: dict[str, str] = {}
+        for ep in sorted(found.select(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            if (only is not None and ep.name not in only) or ep.name in self.plugins:
                 continue
-            if ep.name in self.plugins:
-                continue
-            if ep.name in self.disabled:
-                self.plugins[ep.name] = PluginInfo(
-                    name=ep.name, module=ep.value, version=ep.dist.version if ep.dist else "",
-                    distribution=ep.dist.name if ep.dist else "", disabled=True,
-                )
-                continue
-            self._load(ep)
+            self.plugins[ep.name] = PluginInfo(
+                name=ep.name, module=ep.value, version=ep.dist.version if ep.dist else "",
+                distribution=ep.dist.name if ep.dist else "", disabled=ep.name in self.disabled,
+            )
+            if ep.name not in self.disabled:
+                self._pending[ep.name] = ep
+                by_module[ep.value] = ep.name
+        for ep in found.select(group=COMMANDS_GROUP):
+            if ep.value in by_module:
+                self._command_index.setdefault(ep.name, by_module[ep.value])
+                self._declared.add(by_module[ep.value])
+        for ep in found.select(group=BACKENDS_GROUP):
+            capability, _, backend = ep.name.partition(".")
+            if ep.value in by_module and backend:
+                self._backend_index.setdefault((capability, backend), by_module[ep.value])
+                self._declared.add(by_module[ep.value])
 
-    def _load(self, ep: EntryPoint) -> None:
-        dist = ep.dist
-        info = PluginInfo(
-            name=ep.name,
-            module=ep.value,
-            version=dist.version if dist else "",
-            distribution=dist.name if dist else "",
-        )
-        self.plugins[ep.name] = info
+    def load_entry_points(self) -> None:
+        """Discover, then import the plugins that declare nothing (they may add
+        anything); declared plugins wait until a command or backend of theirs is used."""
+        self.discover()
+        for name in [n for n in self._pending if n not in self._declared]:
+            self.load(name)
+
+    def load(self, name: str) -> None:
+        """Import and register the plugin ``name`` if it is pending."""
+        ep = self._pending.pop(name, None)
+        if ep is None:
+            return
+        info = self.plugins[name]
         try:
             module = ep.load()
         except Exception as exc:
@@ -92,6 +119,27 @@ class PluginManager:
             log.warning("plugin %s: %s", ep.name, info.error)
             return
         self.add_plugin(module, ep.name, info)
+
+    def load_all(self) -> None:
+        """Import every pending plugin (``clara --help``, ``clara plugins``)."""
+        for name in list(self._pending):
+            self.load(name)
+
+    def command_plugin(self, command: str) -> str | None:
+        """The pending plugin that declares ``command``, if any."""
+        name = self._command_index.get(command)
+        return name if name in self._pending else None
+
+    def load_backend(self, capability: str, backend: str) -> None:
+        """Import the plugin that declares ``backend`` of ``capability``, if pending."""
+        name = self._backend_index.get((capability, backend))
+        if name is not None:
+            self.load(name)
+
+    def backend_names(self, capability: str) -> list[str]:
+        """Backends of ``capability``: registered ones and declared ones not yet loaded."""
+        declared = {b for (c, b), plugin in self._backend_index.items() if c == capability and plugin in self._pending}
+        return sorted(set(self.registry().names(capability)) | declared)
 
     def add_plugin(self, plugin: object, name: str, info: PluginInfo | None = None) -> None:
         """Register a plugin object or module (tests and built-in plugins use it)."""
@@ -123,11 +171,18 @@ class PluginManager:
         """The hook relay (``manager.hook.register_commands(cli=...)``)."""
         return self.pm.hook
 
-    def _call_each(self, hook_name: str, kwargs_for: Callable[[str], dict[str, object]]) -> None:
-        """Call one hook plugin by plugin, pinning a failure on its plugin."""
+    def _call_each(
+        self, hook_name: str, kwargs_for: Callable[[str], dict[str, object]], skip: set[str] | None = None
+    ) -> None:
+        """Call one hook plugin by plugin, pinning a failure on its plugin; the
+        plugins called are added to ``skip`` and plugins already in it are passed over."""
         caller = getattr(self.pm.hook, hook_name)
         for impl in reversed(caller.get_hookimpls()):
             name = self.pm.get_name(impl.plugin) or "?"
+            if skip is not None:
+                if name in skip:
+                    continue
+                skip.add(name)
             try:
                 impl.function(**kwargs_for(name))
             except Exception as exc:
@@ -138,8 +193,9 @@ class PluginManager:
                 log.warning("plugin %s: %s", name, message)
 
     def add_commands(self, cli: object) -> None:
-        """Let every plugin add its commands; a failing plugin adds none and is reported."""
-        self._call_each("register_commands", lambda _name: {"cli": cli})
+        """Let every loaded plugin that has not yet done so add its commands; a
+        failing plugin adds none and is reported."""
+        self._call_each("register_commands", lambda _name: {"cli": cli}, skip=self._commands_added)
 
     def registry(self) -> BackendRegistry:
         """Every backend declared through the capability hooks (built once)."""

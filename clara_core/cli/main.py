@@ -31,11 +31,18 @@ class ClaraGroup(click.Group):
         return app
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        self._app(ctx)
+        app = self._app(ctx)
+        app.plugins.load_all()
+        app.plugins.add_commands(self)
         return sorted(self.commands)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        self._app(ctx)
+        app = self._app(ctx)
+        if cmd_name not in self.commands:
+            plugin = app.plugins.command_plugin(cmd_name)
+            if plugin is not None:
+                app.plugins.load(plugin)
+                app.plugins.add_commands(self)
         return self.commands.get(cmd_name)
 
     def resolve_command(

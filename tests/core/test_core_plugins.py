@@ -125,3 +125,43 @@ def test_click_runner_with_an_in_file_command(monkeypatch: Any) -> None:
     result = CliRunner().invoke(cli, ["ping"], obj=App())
     assert result.output == "pong\n"
     cli.commands.pop("ping", None)
+
+
+def _declared(group: str) -> dict[str, set[str]]:
+    from importlib.metadata import entry_points
+
+    found: dict[str, set[str]] = {}
+    for ep in entry_points(group=group):
+        found.setdefault(ep.value, set()).add(ep.name)
+    return found
+
+
+def test_declared_commands_and_backends_match_what_plugins_register() -> None:
+    """A plugin loaded lazily must declare exactly what it registers."""
+    from importlib.metadata import entry_points
+
+    commands, backends = _declared("clara.commands"), _declared("clara.backends")
+    checked = 0
+    for ep in entry_points(group="clara"):
+        if ep.value not in commands and ep.value not in backends:
+            continue  # undeclared plugins load eagerly
+        manager = PluginManager()
+        manager.add_plugin(ep.load(), ep.name)
+        group = click.Group()
+        manager.add_commands(group)
+        registered = {f"{i.capability}.{i.name}" for i in manager.registry().all()}
+        assert set(group.commands) == commands.get(ep.value, set()), ep.name
+        assert registered == backends.get(ep.value, set()), ep.name
+        checked += 1
+    assert checked >= 8
+
+
+def test_a_command_loads_only_its_plugin(run_clara: Run, tmp_path: Any, clara_config: Callable[..., Any]) -> None:
+    """``clara slurm --help`` imports the slurm plugin and no other declared plugin."""
+    clara_config({"common": {}})
+    probe = run_clara("slurm", "--help", env={"PYTHONVERBOSE": "1"})
+    assert probe.returncode == 0
+    imported = {line.split()[1].strip("'") for line in probe.stderr.splitlines() if line.startswith("import ")}
+    assert "clara_slurm.plugin" in imported
+    for other in ("clara_ipmi.plugin", "clara_redfish.plugin", "clara_virt.plugin", "clara_images.plugin"):
+        assert other not in imported
