@@ -46,7 +46,8 @@ stamp=.venv/.clara-installed
 if [ ! -f "$stamp" ] || [ -n "$(find . -name pyproject.toml -newer "$stamp" -not -path './.venv/*' -print -quit)" ] \
    || [ requirements-dev.txt -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --disable-pip-version-check -U pip
-  .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+  # setuptools warns about editable installs at length: not our concern here
+  PYTHONWARNINGS=ignore .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
   touch "$stamp"
 fi
 echo "setup: ready (.venv/bin/clara $(.venv/bin/clara --version | awk '{print $3}'))"
