@@ -9,8 +9,10 @@ replaces each value the secret store handed out with ``****``.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
 import threading
 from pathlib import Path
 
@@ -19,11 +21,21 @@ _lock = threading.Lock()
 MASK = "****"
 
 
+#: Credentials recognised by their shape, whoever logs them (HTTP libraries at -dd).
+_CREDENTIAL_PATTERNS = re.compile(
+    r"(?P<key>X-Auth-Token|Authorization|Cookie|Set-Cookie)(?P<sep>['\"]?\s*[:=]\s*['\"]?)(?P<value>[^'\"\s,}]+)",
+    re.IGNORECASE,
+)
+
+
 def register_secret(value: str) -> None:
-    """Mask ``value`` in every log record from now on."""
+    """Mask ``value`` in every log record from now on (also as it appears inside JSON)."""
     if value and len(value) >= 3:
         with _lock:
             _secrets.add(value)
+            escaped = json.dumps(value)[1:-1]
+            if escaped != value:
+                _secrets.add(escaped)
 
 
 def mask(text: str) -> str:
@@ -32,16 +44,20 @@ def mask(text: str) -> str:
         secrets = sorted(_secrets, key=len, reverse=True)
     for secret in secrets:
         text = text.replace(secret, MASK)
-    return text
+    return _CREDENTIAL_PATTERNS.sub(lambda m: f"{m['key']}{m['sep']}{MASK}", text)
 
 
 class SecretMasker(logging.Filter):
     """A filter that masks registered secrets in the formatted message."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if _secrets:
-            record.msg = mask(record.getMessage())
-            record.args = None
+        record.msg = mask(record.getMessage())
+        record.args = None
+        if record.exc_info:
+            record.exc_text = mask(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        elif record.exc_text:
+            record.exc_text = mask(record.exc_text)
         return True
 
 
@@ -69,8 +85,9 @@ def setup_logging(debug: int = 0, quiet: bool = False) -> None:
     console.setFormatter(logging.Formatter("%(levelname)s: %(message)s" if debug else "clara: %(message)s"))
     handlers: list[logging.Handler] = [console]
     directory = log_dir()
+    old_umask = os.umask(0o077)  # the logs may name hosts and users: owner only
     try:
-        directory.mkdir(parents=True, exist_ok=True, mode=0o750)
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         every = logging.FileHandler(directory / "all.log", encoding="utf-8")
         every.setLevel(logging.DEBUG)
         important = logging.FileHandler(directory / "important.log", encoding="utf-8")
@@ -81,6 +98,8 @@ def setup_logging(debug: int = 0, quiet: bool = False) -> None:
     except OSError as exc:
         console.handle(logging.makeLogRecord({"msg": f"cannot write logs in {directory}: {exc.strerror}",
                                               "levelno": logging.WARNING, "levelname": "WARNING"}))
+    finally:
+        os.umask(old_umask)
     for handler in handlers:
         handler.addFilter(masker)
         handler._clara = True  # type: ignore[attr-defined]

@@ -19,8 +19,8 @@ APT_PACKAGES=(
   sbuild cowbuilder
   # images, chroots, BitTorrent
   mmdebstrap debootstrap squashfs-tools uidmap arch-test dracut-core mktorrent opentracker aria2 openssh-server openssh-client
-  # secrets
-  openssl
+  # secrets (vim: the enc edit tests run a real editor)
+  openssl vim
 )
 
 missing=()

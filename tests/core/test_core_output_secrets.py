@@ -99,3 +99,30 @@ def test_progress_bar_path_collects_everything() -> None:
     stream = iter([NodeResult.success(f"n{i}", "on") for i in range(20)] + [NodeResult.failure("x", "dead")])
     results = collect(stream, 21, "power status", progress=True)
     assert len(results) == 21
+
+
+def test_secrets_masked_inside_json_tracebacks_and_headers() -> None:
+    register_secret('ab"cd-Secret-Tail')
+    record = logging.makeLogRecord({"msg": 'body {"Password": "ab\\"cd-Secret-Tail"}'})
+    SecretMasker().filter(record)
+    assert "Secret-Tail" not in record.getMessage()
+    try:
+        raise ValueError('bad value ab"cd-Secret-Tail')
+    except ValueError:
+        import sys
+
+        record = logging.makeLogRecord({"msg": "failed", "exc_info": sys.exc_info()})
+    SecretMasker().filter(record)
+    assert record.exc_info is None and "Secret-Tail" not in (record.exc_text or "")
+    record = logging.makeLogRecord({"msg": "header: {'X-Auth-Token': 'abcdef123456', 'Accept': 'json'}"})
+    SecretMasker().filter(record)
+    assert "abcdef123456" not in record.getMessage() and "'Accept': 'json'" in record.getMessage()
+
+
+def test_log_files_are_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from clara_core.logs import setup_logging
+
+    monkeypatch.setenv("CLARA_LOG_DIR", str(tmp_path / "logs"))
+    setup_logging(0)
+    for name in ("all.log", "important.log"):
+        assert (tmp_path / "logs" / name).stat().st_mode & 0o077 == 0

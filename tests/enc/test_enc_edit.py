@@ -319,8 +319,10 @@ def test_password_absent_from_cmdlines_while_encoding(site: Site) -> None:
 
 def test_vim_gets_no_swap_and_no_viminfo() -> None:
     """vim-like editors get ``-n -i NONE`` (no swap file, no viminfo copy of registers)."""
-    assert editor.hardened(["vim"]) == ["vim", "-n", "-i", "NONE"]
-    assert editor.hardened(["nvim", "-u", "NONE"]) == ["nvim", "-u", "NONE", "-n", "-i", "NONE"]
+    safe = ["-c", editor.VIM_SAFE]
+    assert editor.hardened(["vim"]) == ["vim", "-n", "-i", "NONE", *safe]
+    assert editor.hardened(["nvim", "-u", "NONE"]) == ["nvim", "-n", "-i", "NONE", *safe, "-u", "NONE"]
+    assert "sensible-editor" not in editor.FALLBACKS
     assert editor.hardened(["nano"]) == ["nano"]
 
 
@@ -389,3 +391,27 @@ def test_kill_9_of_clara_then_next_edit_cleans(enc_file: tuple[Site, Path], watc
     assert run_clara("enc", "edit", str(path), env=again.env).returncode == 0
     assert not left.exists()
     watch.assert_clean()
+
+
+def test_real_vim_with_a_hostile_vimrc_writes_nothing_to_disk(
+    enc_file: tuple[Site, Path], run_clara: Run, tmp_path: Path
+) -> None:
+    """A vimrc asking for undo, backup and swap files: none of them may hold the plaintext."""
+    vim = shutil.which("vim")
+    if vim is None:
+        pytest.skip("vim not installed (scripts/setup.sh installs it)")
+    site, path = enc_file
+    secret = f"TOPSECRET-{uuid.uuid4().hex}"
+    path.write_bytes(site.openssl_encrypt(f"{secret}\nsecond line\n".encode()))
+    home = tmp_path / "home"
+    undo = home / "undo"
+    undo.mkdir(parents=True)
+    vimrc = home / "vimrc"
+    vimrc.write_text(f"set undofile undodir={undo} backup backupdir={undo} swapfile directory={undo}\n")
+    editor_cmd = f"{vim} -u {vimrc} -es -c 'normal! ggddiNEWTEXT' -c wq"
+    done = run_clara("enc", "edit", str(path), env={"EDITOR": editor_cmd, "HOME": str(home)})
+    assert done.returncode == 0, done.stderr
+    assert site.openssl_decrypt(path.read_bytes()).startswith(b"NEWTEXT")
+    for leftover in home.rglob("*"):
+        if leftover.is_file():
+            assert secret.encode() not in leftover.read_bytes(), leftover

@@ -13,7 +13,11 @@ from clara_enc import foreground, workspace
 
 #: Editors of the vi family that take ``-n`` (no swap file) and ``-i NONE`` (no viminfo/shada).
 VIM_NAMES = frozenset({"vim", "nvim", "gvim", "vim.basic", "vim.tiny", "vim.nox", "vim.gtk3"})
-FALLBACKS = ("sensible-editor", "editor", "vi")
+#: ``sensible-editor`` is left out on purpose: it is a script that starts vim
+#: without the options below, so the text would reach ``~/.viminfo``.
+FALLBACKS = ("editor", "vi")
+#: Run after the user's vimrc: no undo file, backup or swap file may copy the text to disk.
+VIM_SAFE = "set noundofile nobackup nowritebackup noswapfile"
 
 
 def editor_command() -> list[str]:
@@ -34,11 +38,13 @@ def editor_command() -> list[str]:
 
 
 def hardened(argv: list[str]) -> list[str]:
-    """``argv`` plus the options that keep vim from copying the text elsewhere (swap, viminfo)."""
+    """``argv`` plus the options that keep vim from copying the text elsewhere
+    (swap, viminfo/shada, undo and backup files, whatever the user's vimrc says)."""
     name = os.path.basename(argv[0])
     resolved = os.path.basename(os.path.realpath(shutil.which(argv[0]) or argv[0]))
     if name in VIM_NAMES or resolved in VIM_NAMES:
-        return [*argv, "-n", "-i", "NONE"]
+        # First, so that it runs before any -c of the user's own (vim runs them in order).
+        return [argv[0], "-n", "-i", "NONE", "-c", VIM_SAFE, *argv[1:]]
     return argv
 
 
