@@ -170,6 +170,9 @@ class BmcSession:
         except Exception as exc:
             raise NodeError(f"BMC {self.target.label}: not a Redfish service ({type(exc).__name__})") from None
         self.client = client
+        # The token header would follow a redirect to any host (requests strips only
+        # Authorization): a BMC has no business redirecting an API call elsewhere.
+        client._session.max_redirects = 0
         root = getattr(client, "root", {}) or {}
         has_sessions = "SessionService" in root or "Sessions" in (root.get("Links") or {})
         try:
@@ -195,10 +198,25 @@ class BmcSession:
         except (RetriesExhaustedError, requests.exceptions.RequestException) as exc:
             client._session.close()
             raise transport_error(self.target, exc) from None
+        except Exception as exc:  # e.g. RedfishPasswordChangeRequiredError, raised after the session exists
+            self._abandon(client)
+            if "PasswordChangeRequired" in type(exc).__name__:
+                raise NodeError(f"BMC {self.target.label}: password change required before any other request") from None
+            raise NodeError(f"BMC {self.target.label}: login failed ({type(exc).__name__})") from None
         key = client.get_session_key()
         if key:
             _token_filter.tokens.add(str(key))
         log.debug("%s: logged in (%s)", self.target.label, "session" if self.uses_session else "basic auth")
+
+    def _abandon(self, client: Any) -> None:
+        """Delete a session the library opened before failing, then drop the connection."""
+        try:
+            if client.get_session_key():
+                client.logout()
+        except Exception:  # the BMC may be gone; nothing more can be done here
+            log.debug("%s: could not delete the session after a failed login", self.target.label, exc_info=True)
+        finally:
+            client._session.close()
 
     def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         """One request; a :class:`NodeError` for transport failures and 401 (other statuses returned)."""

@@ -11,7 +11,8 @@ implements what a client changes:
 * ``ComputerSystem.Reset`` (PowerState changes, ResetType checked against the
   allowable values), ``LogService.ClearLog`` (only where the action exists),
   ``PATCH`` of ``Boot`` (target checked against the allowable values);
-* quirks: ``page_size`` (collections paged with ``Members@odata.nextLink``),
+* quirks: ``password_change_required`` (the login answers Base.PasswordChangeRequired),
+  ``page_size`` (collections paged with ``Members@odata.nextLink``),
   ``boot_requires_mode`` (400 unless ``BootSourceOverrideMode`` is sent),
   ``reset_conflict_when_same`` (409 for On when on), ``absolute_session_location``,
   ``session_delete_status``.
@@ -262,6 +263,12 @@ class _Handler(BaseHTTPRequestHandler):
             location = f"{sessions}/{ident}"
             st.sessions[token] = location
             doc = {"@odata.id": location, "Id": ident, "Name": "User Session", "UserName": body["UserName"]}
+            if st.quirks.get("password_change_required"):
+                # A factory-default account: the session exists, but nothing else is allowed yet.
+                doc["@Message.ExtendedInfo"] = [{
+                    "MessageId": "Base.1.8.PasswordChangeRequired",
+                    "MessageArgs": ["/redfish/v1/AccountService/Accounts/2"],
+                }]
             st.resources[location] = doc
             st.resources[sessions].setdefault("Members", []).append({"@odata.id": location})
             st.resources[sessions]["Members@odata.count"] = len(st.resources[sessions]["Members"])

@@ -19,6 +19,11 @@ def _only_enc_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("VISUAL", raising=False)
     monkeypatch.delenv("PAGER", raising=False)
     monkeypatch.delenv("CLARA_ENC_MASTER_KEY", raising=False)
+    # A key read from the environment is kept for the process (and removed from the
+    # environment); each test starts as a new process would.
+    from clara_enc import masterfile
+
+    masterfile._taken_from_env.clear()
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -70,7 +71,10 @@ def test_encrypted_master_errors(encrypted_master: tuple[Site, Path, Path], monk
     with pytest.raises(ClaraError, match="master key is wrong") as caught:
         OpensslStore(_config(master)).get("IMMUSER")
     assert "not-the-right" not in str(caught.value)
-    monkeypatch.delenv(MASTER_KEY_ENV)
+    assert MASTER_KEY_ENV not in os.environ  # consumed: no child process inherits it
+    from clara_enc import masterfile
+
+    masterfile._taken_from_env.clear()  # as a new process would start
     key_file.chmod(0o644)
     with pytest.raises(ClaraError, match="chmod 600"):
         OpensslStore(_config(master, master_key_file=str(key_file))).get("IMMUSER")
@@ -122,3 +126,16 @@ def test_plugin_module_is_light() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
+
+
+def test_master_key_env_is_not_inherited_by_children(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CLARA_ENC_MASTER_KEY leaves the environment once read: editors, pagers and gpg never see it."""
+    import subprocess
+
+    from clara_enc import masterfile
+
+    monkeypatch.setenv("CLARA_ENC_MASTER_KEY", "master-key-for-the-test-123")
+    assert masterfile.env_secret("CLARA_ENC_MASTER_KEY") == b"master-key-for-the-test-123"
+    child = subprocess.run(["env"], capture_output=True, text=True, check=True)
+    assert "master-key-for-the-test-123" not in child.stdout
+    assert masterfile.env_secret("CLARA_ENC_MASTER_KEY") == b"master-key-for-the-test-123"  # still known here

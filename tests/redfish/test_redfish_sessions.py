@@ -58,3 +58,19 @@ def test_redfish_session_deleted_on_ctrl_c(rf: Rf, recorded: Callable[[str], Rec
     assert err.strip() in ("clara: aborted", "clara: interrupted"), err
     state = rf.state(bmc)
     assert state["sessions"] == [] and state["deleted"] == 1
+
+
+def test_redfish_password_change_required_is_one_line_and_leaks_no_session(
+    rf: Rf, recorded: Callable[[str], RecordedBmc]
+) -> None:
+    """A BMC whose account must change its password: one line for that node, and the session
+    the login created is deleted all the same."""
+    bmc = recorded("dell-idrac9-6.10.30.00")
+    bmc.state.quirks["password_change_required"] = True
+    rf.configure({"redfish": {**recorded_section(bmc, rf.tls), "retries": 0}})
+    done = rf.clara("redfish", "status", "idrac1")
+    assert done.returncode == 1
+    assert done.stdout.strip().endswith("password change required before any other request")
+    assert len(done.stdout.strip().splitlines()) == 1
+    state = rf.state(bmc)
+    assert state["created"] == 1 and state["sessions"] == []

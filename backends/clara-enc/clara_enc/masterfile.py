@@ -108,9 +108,18 @@ def read_key_file(path: Path, what: str) -> bytes:
     return line
 
 
+_taken_from_env: dict[str, str] = {}
+
+
 def env_secret(name: str) -> bytes | None:
-    """A secret from the environment variable ``name`` (never from argv), or None."""
-    value = os.environ.get(name)
+    """A secret from the environment variable ``name`` (never from argv), or None.
+
+    The variable is removed from the environment on first read, so that the
+    editor, the pager, gpg and every other child process never inherit it.
+    """
+    if name in os.environ:
+        _taken_from_env[name] = os.environ.pop(name)
+    value = _taken_from_env.get(name)
     if not value:
         return None
     register_secret(value)
