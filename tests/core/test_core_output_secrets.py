@@ -126,3 +126,16 @@ def test_log_files_are_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     setup_logging(0)
     for name in ("all.log", "important.log"):
         assert (tmp_path / "logs" / name).stat().st_mode & 0o077 == 0
+
+
+def test_write_private_keeps_owner_group_and_mode_of_the_old_file(tmp_path: Path) -> None:
+    import os
+
+    target = tmp_path / "shared.enc"
+    target.write_bytes(b"old")
+    os.chown(target, 0, 1)  # group daemon
+    target.chmod(0o640)
+    write_private(target, b"new", like=target.stat())
+    info = target.stat()
+    assert target.read_bytes() == b"new"
+    assert (info.st_gid, info.st_mode & 0o777) == (1, 0o640)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import stat
 from pathlib import Path
 
 from clara_core.errors import ClaraError, UsageError
@@ -70,15 +69,13 @@ def write_atomic(path: Path, data: bytes, keep_mode: bool = True) -> None:
     any failure the old file is left as it was.
     """
     target = Path(os.path.realpath(path))
-    mode: int | None = None
+    old: os.stat_result | None = None
     if keep_mode:
         try:
-            mode = stat.S_IMODE(target.stat().st_mode)
+            old = target.stat()
         except OSError:
-            mode = None
+            old = None
     try:
-        write_private(target, data)
-        if mode is not None and mode != 0o600:
-            os.chmod(target, mode)
+        write_private(target, data, like=old)
     except OSError as exc:
         raise ClaraError(f"cannot write {path}: {exc.strerror}") from None
