@@ -159,7 +159,7 @@ class Context:
             self._secrets = self.backend("secret_store")
         return self._secrets
 
-    def cipher(self, fallback: str = "openssl") -> tuple[str, SecretCipher]:
+    def cipher(self, fallback: str) -> tuple[str, SecretCipher]:
         """The store that encrypts files (``clara enc``, ``repo key``): the configured
         ``secret_store`` if it can, else the ``fallback`` store; with its name."""
         name = self.backend_name("secret_store")
@@ -170,7 +170,8 @@ class Context:
                 store = self.backend("secret_store", fallback)
             except BackendNotFound:
                 raise ClaraError(
-                    "no secret store can decrypt files: install clara-enc or set [backends] secret_store"
+                    f"no secret store can decrypt files: set [backends] secret_store = {fallback}"
+                    " (or another store that encrypts) and install its plugin"
                 ) from None
             if not isinstance(store, SecretCipher):
                 raise ClaraError(f"secret store {fallback!r} cannot encrypt or decrypt files")

@@ -58,13 +58,33 @@ def build_for(ctx: Context, dist: str, dsc: Path) -> None:
         click.echo(f"add them with: clara repo add {dist} {changes}", err=True)
 
 
-@click.group(name="build", context_settings={"help_option_names": ["-h", "--help"]})
+class BuildGroup(click.Group):
+    """``clara build``: its commands, and the seed guide's forms without a verb:
+    ``build <dist> <file>.dsc`` is ``build source``, ``build <dist> <origin_dist> <package>`` is ``build repo``."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """Send the verb-less forms to ``source`` or ``repo`` (the named commands win)."""
+        first = args[0] if args else ""
+        if first and first not in self.commands and not first.startswith("-"):
+            words = [arg for arg in args if not arg.startswith("-")]
+            name = ("source" if len(words) == 2 and words[1].endswith(".dsc")
+                    else "repo" if len(words) == 3 else None)
+            if name is not None:
+                return name, self.commands[name], args
+        return super().resolve_command(ctx, args)
+
+
+@click.group(name="build", cls=BuildGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def build() -> None:
     """Builds Debian packages for a distribution ([backends] package_builder: cowbuilder or sbuild).
 
     \b
         clara build source <dist> <dsc_file>
         clara build repo <dist> <origin_dist> <package_name>
+        clara build <dist> <dsc_file>                        (as build source)
+        clara build <dist> <origin_dist> <package_name>      (as build repo)
 
     The package gets a changelog entry '<version>+<tag>+N' for the target
     distribution ([build] target_dists = dist:tag,...); results go to

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from clara_core.errors import ClaraError
-from clara_core.protocols import SecretCipher
 from clara_repo import gpg
 
 if TYPE_CHECKING:
@@ -30,17 +29,16 @@ def install_key(ctx: Context) -> str:
     stored = Path(config.get("repo", "stored_enc_key"))
     if not stored.is_file():
         raise ClaraError(f"Unable to read:  {stored}")
-    store = ctx.secrets
-    if not isinstance(store, SecretCipher):
-        name = ctx.backend_name("secret_store")
-        raise ClaraError(
-            f"the secret store {name!r} cannot decrypt {stored}: set [backends] secret_store = openssl (clara-enc)"
-        )
+    # The same store as ``clara enc`` would use: the configured one if it encrypts, else openssl.
+    _name, store = ctx.cipher("openssl")
     try:
         ciphertext = stored.read_bytes()
     except OSError as exc:
         raise ClaraError(f"Unable to read:  {stored} ({exc.strerror})") from None
-    plaintext = store.decrypt(ciphertext)
+    try:
+        plaintext = store.decrypt(ciphertext)
+    except ClaraError as exc:
+        raise ClaraError(f"{stored}: {exc}") from None
     gpg.import_keys(plaintext, env)
     if not gpg.has_secret_key(key, env):
         raise ClaraError(f"the key imported from {stored} is not {key} ([repo] gpg_key): check both")

@@ -1,9 +1,13 @@
 """The ``reprepro`` package_repo backend: a signed local Debian repository.
 
 Every change runs inside :meth:`RepreproRepo._transaction`: the repository is
-locked, reprepro's database is saved first, and on any failure it is put
-back, the indices re-exported and files no longer referenced removed, so a
-failed ``add`` leaves the repository as it was and still valid.
+locked, reprepro's database and the indices are saved first, and on any
+failure they are put back and the pool files added since removed, so a
+failed ``add``, ``del``, ``copy`` or ``move`` leaves the repository as it was
+and still valid. Inside a transaction reprepro runs with
+``--keepunreferencedfiles`` (a rollback may need the files a removal or a
+newer version no longer references); ``reprepro deleteunreferenced`` clears
+them once the whole operation has succeeded.
 """
 
 from __future__ import annotations
@@ -70,6 +74,7 @@ class RepreproRepo:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self._unlocked: set[tuple[str, str]] = set()
+        self._in_transaction = 0
 
     # -- helpers ----------------------------------------------------------
 
@@ -85,7 +90,10 @@ class RepreproRepo:
 
     def reprepro(self, settings: RepoSettings, *args: str, what: str | None = None) -> str:
         """Run reprepro on the repository of ``settings``; return its standard output."""
-        cmd = ["reprepro", "--basedir", str(settings.repo_dir), "--outdir", str(settings.outdir), *args]
+        cmd = ["reprepro", "--basedir", str(settings.repo_dir), "--outdir", str(settings.outdir)]
+        if self._in_transaction:  # a rollback needs every pool file the saved database references
+            cmd.append("--keepunreferencedfiles")
+        cmd += args
         done = run(cmd, env=settings.gpg_env(), what=what or f"reprepro {args[0] if args else ''}".strip())
         return done.stdout.decode("utf-8", "replace")
 
@@ -116,15 +124,28 @@ class RepreproRepo:
                 fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
             backups = {base: self._backup(settings) for base, settings in bases.items()}
             pools = {base: _pool_files(settings) for base, settings in bases.items()}
+            self._in_transaction += 1
             try:
                 yield
             except BaseException:
                 for base, settings in bases.items():
                     self._rollback(settings, backups[base], pools[base])
                 raise
+            finally:
+                self._in_transaction -= 1
             for saved in backups.values():
                 for path in saved.values():
                     shutil.rmtree(path, ignore_errors=True)
+            for settings in bases.values():
+                self._delete_unreferenced(settings)
+
+    def _delete_unreferenced(self, settings: RepoSettings) -> None:
+        """Remove the pool files the committed operation no longer references (a failure only warns:
+        the repository is valid, the files merely take space until the next change)."""
+        try:
+            self.reprepro(settings, "deleteunreferenced", what="reprepro deleteunreferenced")
+        except ClaraError as exc:
+            log.warning("%s (unused files stay in %s/pool)", exc, settings.outdir)
 
     @staticmethod
     def _backup(settings: RepoSettings) -> dict[Path, Path]:
@@ -224,13 +245,15 @@ class RepreproRepo:
         settings = self._initialised(dist)
         entries = self.entries(settings)
         plan: list[tuple[str, str]] = []
-        for name in names:
-            if any(e.arch == "source" and e.name == name for e in entries) or any(
-                e.source == name for e in entries
-            ):
+        for name in dict.fromkeys(names):
+            binaries = [e for e in entries if e.arch != "source" and e.name == name]
+            # a source name: the source package, or the source of binaries without their .dsc here
+            is_source = any(e.arch == "source" and e.name == name for e in entries) or (
+                not binaries and any(e.source == name for e in entries))
+            if is_source:
                 plan.append(("removesrc", name))
-            if any(e.arch != "source" and e.name == name for e in entries):
-                plan.append(("remove", name))
+            if any(not is_source or e.source != name for e in binaries):
+                plan.append(("remove", name))  # binaries that removesrc does not cover
             if not any(step[1] == name for step in plan):
                 raise ClaraError(f"{name}: no such package in {dist}")
         with self._transaction(settings):

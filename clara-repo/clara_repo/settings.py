@@ -17,6 +17,29 @@ def words(value: str) -> str:
     return " ".join(value.replace(",", " ").split())
 
 
+def _bad(config: Config, key: str, dist: str, problem: str) -> ConfigError:
+    """``<file>: [section] key: problem`` for the ``[repo]`` key of ``dist`` (set, since it is wrong)."""
+    found = config.lookup("repo", key, dist)
+    where = f"{found[1]}: [{found[2]}]" if found else f"[repo-{dist}] or [repo]"
+    return ConfigError(f"{where} {key}: {problem}")
+
+
+def _non_empty_words(config: Config, key: str, dist: str, default: str) -> str:
+    value = words(config.get("repo", key, dist, default=default))
+    if not value:
+        raise _bad(config, key, dist, f"empty: list at least one (default: {default})")
+    return value
+
+
+def _command(config: Config, key: str, dist: str) -> str:
+    value = config.get("repo", key, dist, default="")
+    try:
+        shlex.split(value)
+    except ValueError as exc:
+        raise _bad(config, key, dist, f"not a valid command line ({exc}): {value}") from None
+    return value
+
+
 @dataclass(frozen=True)
 class RepoSettings:
     """Where and how one distribution's reprepro repository lives.
@@ -43,11 +66,12 @@ class RepoSettings:
 
     @classmethod
     def load(cls, config: Config, dist: str) -> RepoSettings:
-        """Read the keys for ``dist`` (which must be an allowed distribution)."""
+        """Read the keys for ``dist`` (which must be an allowed distribution); a malformed
+        ``components``, ``architectures`` or ``push`` is a :class:`ConfigError` at once."""
         config.check_dist(dist)
         repo_dir = Path(config.get("repo", "repo_dir", dist))
         if not repo_dir.is_absolute():
-            raise ConfigError(f"[repo] repo_dir: must be an absolute path, got {str(repo_dir)!r}")
+            raise _bad(config, "repo_dir", dist, f"must be an absolute path, got {str(repo_dir)!r}")
         mirror_local = config.get("repo", "mirror_local", dist, default="")
         origin = config.get("repo", "origin", dist, default="") or config.get("common", "origin", dist, default="Clara")
         return cls(
@@ -58,12 +82,12 @@ class RepoSettings:
             origin=origin,
             clustername=config.get("repo", "clustername", dist, default=dist),
             version=config.get("repo", "version", dist, default=""),
-            architectures=words(config.get("repo", "architectures", dist, default="amd64 source")),
-            components=words(config.get("repo", "components", dist, default="main contrib non-free")),
+            architectures=_non_empty_words(config, "architectures", dist, "amd64 source"),
+            components=_non_empty_words(config, "components", dist, "main contrib non-free"),
             udeb_components=config.get("repo", "udeb_components", dist, default="main"),
             gnupg_home=config.get("repo", "gnupg_home", dist, default=""),
             passphrase_secret=config.get("repo", "gpg_passphrase", dist, default=""),
-            push=config.get("repo", "push", dist, default=""),
+            push=_command(config, "push", dist),
             hosts=config.get_list("repo", "hosts", dist, default=[]),
         )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -90,3 +92,50 @@ class RepoLab:
         for dist in DISTS:
             if (self.outdir / "dists" / dist).is_dir():
                 self.verify_signature(dist)
+
+
+def failing_reprepro(lab: RepoLab, nth: int, actions: tuple[str, ...] = ("remove", "removesrc")) -> Path:
+    """Put a ``reprepro`` first on the PATH of ``lab``'s clara runs: the ``nth`` command doing one of
+    ``actions`` runs for real, then fails (as reprepro failing after it deleted files); return its bin dir."""
+    real = shutil.which("reprepro")
+    assert real is not None
+    bindir = lab.tmp / "failing-bin"
+    bindir.mkdir(exist_ok=True)
+    counter = bindir / "count"
+    counter.unlink(missing_ok=True)
+    wrapper = bindir / "reprepro"
+    wrapper.write_text(f"""#!/bin/sh
+for arg in "$@"; do
+    case "$arg" in
+    {'|'.join(actions)})
+        n=$(( $(cat '{counter}' 2>/dev/null || echo 0) + 1 ))
+        echo "$n" > '{counter}'
+        if [ "$n" -eq {nth} ]; then
+            '{real}' "$@"
+            echo "ERROR: simulated failure of $arg" >&2
+            exit 1
+        fi
+        break;;
+    esac
+done
+exec '{real}' "$@"
+""")
+    wrapper.chmod(0o755)
+    lab.env["PATH"] = f"{bindir}:{os.environ['PATH']}"
+    return bindir
+
+
+def assert_indices_match_pool(outdir: Path) -> None:
+    """Every file the published Packages and Sources indices name is in the pool (apt would 404 otherwise)."""
+    named = []
+    for index in [*outdir.glob("dists/*/*/binary-*/Packages"), *outdir.glob("dists/*/*/source/Sources")]:
+        directory = ""
+        for line in index.read_text().splitlines():
+            if line.startswith("Filename: "):
+                named.append(line.split(None, 1)[1])
+            elif line.startswith("Directory: "):
+                directory = line.split(None, 1)[1]
+            elif line.startswith(" ") and directory and len(line.split()) == 3 and index.name == "Sources":
+                named.append(f"{directory}/{line.split()[2]}")
+    missing = sorted({name for name in named if not (outdir / name).is_file()})
+    assert not missing, f"indices name files missing from the pool: {missing}"

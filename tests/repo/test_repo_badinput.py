@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from repo_testlib import Packages, RepoLab
+from repo_testlib import Packages, RepoLab, assert_indices_match_pool, failing_reprepro
 
 
 @pytest.fixture
@@ -104,3 +104,73 @@ def test_repo_bad_sync_and_push_config(filled: RepoLab) -> None:
     assert "s2 is not a valid suite from distribution calibre8" in filled.fails("repo", "sync", "calibre8", "s2")
     filled.configure(repo={"push": "false"})
     assert "push" in filled.fails("repo", "push", "calibre8")
+
+
+def test_repo_del_failing_midway_keeps_pool_files(filled: RepoLab) -> None:
+    before = _state(filled)
+    pool_before = sorted(p.name for p in (filled.outdir / "pool").rglob("*") if p.is_file())
+    # removesrc hello-clara succeeds, then remove clara-tool fails: both are rolled back
+    failing_reprepro(filled, nth=2)
+    assert "simulated failure of remove" in filled.fails("repo", "del", "calibre8", "hello-clara", "clara-tool")
+    assert sorted(p.name for p in (filled.outdir / "pool").rglob("*") if p.is_file()) == pool_before
+    assert_indices_match_pool(filled.outdir)
+    filled.env.pop("PATH")
+    _unchanged(filled, before)
+    # a committed del still clears the files nothing references any more
+    filled.ok("repo", "del", "calibre8", "hello-clara")
+    assert not list((filled.outdir / "pool").rglob("hello-clara*"))
+    assert list((filled.outdir / "pool").rglob("clara-tool*"))
+    assert_indices_match_pool(filled.outdir)
+    filled.check_valid()
+
+
+def test_repo_del_plans_one_command_per_name(filled: RepoLab) -> None:
+    # hello-clara is a source (removesrc takes its binary too); clara-tool a binary: one command each
+    failing_reprepro(filled, nth=3)
+    filled.ok("repo", "del", "calibre8", "hello-clara", "clara-tool", "--no-push")
+    assert (filled.tmp / "failing-bin" / "count").read_text().strip() == "2"
+    assert json.loads(filled.ok("repo", "list", "calibre8", "-o", "json")) == []
+    assert not [p for p in (filled.outdir / "pool").rglob("*") if p.is_file()]
+    filled.check_valid()
+
+
+def test_repo_move_failing_keeps_pool_files(repo_lab: RepoLab, packages: Packages) -> None:
+    lab = repo_lab
+    lab.configure(**{"repo-calibre9": {"repo_dir": lab.tmp / "repo9", "mirror_local": lab.tmp / "repo9" / "mirror"}})
+    for dist in ("calibre8", "calibre9"):
+        lab.ok("repo", "init", dist)
+    lab.ok("repo", "add", "calibre8", str(packages.deb), str(packages.hello.changes))
+    before = _state(lab)
+    failing_reprepro(lab, nth=1)  # reprepro removes from calibre8, then fails
+    for package in ("clara-tool", "hello-clara"):
+        assert "simulated failure" in lab.fails("repo", "move", "calibre9", package, "calibre8")
+        assert_indices_match_pool(lab.outdir)
+        assert not [p for p in (lab.tmp / "repo9" / "mirror" / "pool").rglob("*") if p.is_file()]
+        (lab.tmp / "failing-bin" / "count").unlink()
+    lab.env.pop("PATH")
+    _unchanged(lab, before)
+    assert json.loads(lab.ok("repo", "list", "calibre9", "-o", "json")) == []
+    lab.ok("repo", "move", "calibre9", "hello-clara", "calibre8")
+    assert not list((lab.outdir / "pool").rglob("hello-clara*"))
+    assert list((lab.tmp / "repo9" / "mirror" / "pool").rglob("hello-clara_1.0.dsc"))
+    assert_indices_match_pool(lab.outdir)
+    assert_indices_match_pool(lab.tmp / "repo9" / "mirror")
+    lab.check_valid()
+
+
+def test_repo_config_mistakes_are_config_errors(filled: RepoLab, packages: Packages) -> None:
+    before = _state(filled)
+    config = filled.tmp / "clara-config.ini"
+    filled.configure(repo={"components": ""})
+    line = filled.fails("repo", "add", "calibre8", str(packages.other.dsc))
+    assert line.startswith("clara: error: ") and f"{config}: [repo] components: empty" in line
+    filled.configure(repo={"components": "main,contrib"}, **{"repo-calibre9": {"architectures": " , "}})
+    assert f"{config}: [repo-calibre9] architectures: empty" in filled.fails("repo", "list", "calibre9")
+    filled.configure(**{"repo-calibre9": {"architectures": "amd64 source"}})
+    filled.configure(repo={"push": 'rsync -a "foo'})
+    for command in (["repo", "push", "calibre8"], ["repo", "add", "calibre8", str(packages.other.dsc)],
+                    ["repo", "del", "calibre8", "clara-tool"]):
+        line = filled.fails(*command)
+        assert f"{config}: [repo] push: not a valid command line (No closing quotation)" in line, line
+    filled.configure(repo={"push": ""})
+    _unchanged(filled, before)

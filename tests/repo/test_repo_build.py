@@ -63,3 +63,23 @@ def test_repo_build_sbuild_needs_subuid(repo_lab: RepoLab, packages: Packages, t
                        backends={"package_builder": "sbuild"})
     assert "/etc/subuid" in repo_lab.fails("build", "source", "calibre8", str(packages.hello.dsc))
     assert not (tmp_path / "sb.tar").exists()
+
+
+def test_repo_build_seed_forms_without_a_verb(repo_lab: RepoLab, packages: Packages) -> None:
+    # the seed guide's 'clara build calibre8 /tmp/calibre-hpc_1.2.dsc' is 'build source'
+    assert "Usage: clara build source [OPTIONS] DIST DSC_FILE" in repo_lab.ok("build", "calibre8", "x.dsc", "--help")
+    assert "doesn't exist" in repo_lab.fails("build", "calibre8", str(repo_lab.tmp / "none.dsc"))
+    assert "calibre7 is not a known distribution" in repo_lab.fails("build", "calibre7", str(packages.hello.dsc))
+    # and 'clara build calibre8 calibre9 calibre-hpc' is 'build repo'
+    assert "Usage: clara build repo [OPTIONS] DIST ORIGIN_DIST PACKAGE_NAME" in repo_lab.ok(
+        "build", "calibre9", "calibre8", "calibre-hpc", "--help")
+    assert "Run first 'clara repo init <dist>'" in repo_lab.fails("build", "calibre9", "calibre8", "calibre-hpc")
+    repo_lab.ok("repo", "init", "calibre8")
+    line = repo_lab.fails("build", "calibre9", "calibre8", "calibre-hpc")
+    assert "Package calibre-hpc not found in calibre8" in line
+    assert "calibre7 is not a known distribution" in repo_lab.fails("build", "calibre9", "calibre7", "calibre-hpc")
+    # the documented forms still work; anything else is still an unknown command
+    assert "Package calibre-hpc not found" in repo_lab.fails("build", "repo", "calibre9", "calibre8", "calibre-hpc")
+    assert "doesn't exist" in repo_lab.fails("build", "source", "calibre8", str(repo_lab.tmp / "none.dsc"))
+    assert "No such command 'calibre8'" in repo_lab.clara("build", "calibre8").stderr
+    assert "No such command 'calibre8'" in repo_lab.clara("build", "calibre8", "notadsc").stderr

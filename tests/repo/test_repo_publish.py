@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
+import clara_repo.publish as publish_module
 import pytest
 from clara_repo.publish import SNAPSHOTS, publish
 
@@ -51,3 +56,83 @@ def test_repo_publish_adopts_a_legacy_directory(tmp_path: Path) -> None:
     assert final.is_symlink()
     assert (final / "pool" / "a.deb").read_text() == "deb" and (final / "dists" / "Release").read_text() == "new"
     assert len(list((tmp_path / SNAPSHOTS).iterdir())) == 1
+
+
+def _fill_v1(staging: Path) -> None:
+    _write(staging / "dists" / "Release", "v1")
+    _write(staging / "pool" / "main" / "a.deb", "deb")
+
+
+def _snapshots(final: Path) -> list[str]:
+    return sorted(p.name for p in (final.parent / SNAPSHOTS).iterdir())
+
+
+def test_repo_publish_copies_the_pool_when_hard_links_fail(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    final = tmp_path / "mirrors" / "suite"
+    first = publish(final, _fill_v1)
+
+    def no_link(src: object, dst: object) -> None:
+        raise OSError(errno.EXDEV, "Invalid cross-device link", str(src))
+
+    monkeypatch.setattr(publish_module.os, "link", no_link)
+    second = publish(final, lambda staging: _write(staging / "dists" / "Release", "v2"))
+    assert (final / "pool" / "main" / "a.deb").read_text() == "deb"
+    assert (final / "dists" / "Release").read_text() == "v2"
+    assert not first.exists() and _snapshots(final) == [second.name]
+
+
+def test_repo_publish_from_a_mirror_on_another_file_system(tmp_path: Path) -> None:
+    other = Path("/dev/shm")
+    if not (other.is_dir() and os.access(other, os.W_OK)) or other.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("no second writable file system here")
+    elsewhere = Path(tempfile.mkdtemp(dir=other))
+    try:
+        _fill_v1(elsewhere)
+        final = tmp_path / "mirrors" / "suite"
+        final.parent.mkdir()
+        final.symlink_to(elsewhere)  # a mirror an admin linked to another disk
+        snapshot = publish(final, lambda staging: _write(staging / "dists" / "Release", "v2"))
+        assert final.resolve() == snapshot and (final / "pool" / "main" / "a.deb").read_text() == "deb"
+        assert (final / "dists" / "Release").read_text() == "v2"
+        assert (elsewhere / "dists" / "Release").read_text() == "v1"  # not ours to remove
+    finally:
+        shutil.rmtree(elsewhere, ignore_errors=True)
+
+
+def test_repo_publish_file_system_errors_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    final = tmp_path / "mirrors" / "suite"
+    first = publish(final, _fill_v1)
+
+    def denied(src: object, dst: object) -> None:
+        raise OSError(errno.EACCES, "Permission denied", str(src))
+
+    monkeypatch.setattr(publish_module.os, "link", denied)
+    fetched: list[Path] = []
+    with pytest.raises(ClaraError, match=r"cloning the current mirror .*Permission denied"):
+        publish(final, fetched.append)
+    assert not fetched and final.resolve() == first and _snapshots(final) == [first.name]
+
+
+def test_repo_publish_refuses_a_mount_point(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    final = tmp_path / "suite"
+    _write(final / "pool" / "a.deb", "deb")
+    monkeypatch.setattr(publish_module.os.path, "ismount", lambda path: Path(path) == final)
+    fetched: list[Path] = []
+    with pytest.raises(ClaraError, match="is a mount point"):
+        publish(final, fetched.append)
+    assert not fetched and final.is_dir() and not final.is_symlink()
+
+    # a directory that cannot be moved aside (EBUSY): a clear error, the old mirror in place
+    monkeypatch.setattr(publish_module.os.path, "ismount", lambda path: False)
+    real_rename = Path.rename
+
+    def busy(self: Path, target: str | os.PathLike[str]) -> Path:
+        if self == final:
+            raise OSError(errno.EBUSY, "Device or resource busy", str(self))
+        return real_rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", busy)
+    with pytest.raises(ClaraError, match="cannot move it aside"):
+        publish(final, lambda staging: _write(staging / "dists" / "Release", "new"))
+    assert final.is_dir() and not final.is_symlink() and (final / "pool" / "a.deb").read_text() == "deb"
+    assert _snapshots(final) == []
