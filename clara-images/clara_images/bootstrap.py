@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from clara_core.errors import ClaraError
-from clara_images.mounts import unmount_all
+from clara_images.mounts import unmount_leftovers
 from clara_images.procs import require, run, step
 from clara_images.settings import RootfsSettings, load_settings
 
@@ -65,7 +65,7 @@ class Builder(abc.ABC):
         try:
             run(self.command(settings, target), what=self.program)
         finally:
-            unmount_all(target)  # whatever the tool left mounted (a busy /proc), never cached nor packed
+            unmount_leftovers(target)  # whatever the tool left mounted (a busy /proc), never cached nor packed
         if cache is not None:
             self.save_cache(target, cache)
 

@@ -17,7 +17,7 @@ from clara_core.context import Context
 from clara_core.errors import ClaraError, UsageError
 from clara_images.customize import APT_INSTALL, configure_base, customize, in_chroot, install_files, system_install
 from clara_images.images import bootstrap, run_change
-from clara_images.mounts import chroot_mounts, unmount_all
+from clara_images.mounts import chroot_mounts, unmount_leftovers
 from clara_images.procs import CHROOT_ENV, interactive, run, step
 from clara_images.settings import RootfsSettings, load_settings
 
@@ -48,7 +48,7 @@ def create(ctx: Context, dist: str, given: str | None, keep_chroot_dir: bool) ->
     dest.parent.mkdir(parents=True, exist_ok=True)
     build = dest.with_name(f".{dest.name}.clara-new")
     if build.exists():
-        unmount_all(build)
+        unmount_leftovers(build)
         shutil.rmtree(build)
     build.mkdir()
     done = False
@@ -61,7 +61,7 @@ def create(ctx: Context, dist: str, given: str | None, keep_chroot_dir: bool) ->
         done = True
     finally:
         if not done:
-            unmount_all(build)
+            unmount_leftovers(build)
             if keep_chroot_dir:
                 step(f"the unfinished chroot is kept at {build}")
             else:

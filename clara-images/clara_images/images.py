@@ -8,6 +8,7 @@ image in service.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -22,7 +23,7 @@ from clara_core.errors import ClaraError, UsageError
 from clara_images import squashfs
 from clara_images.bootstrap import Builder
 from clara_images.customize import customize, in_chroot
-from clara_images.mounts import chroot_mounts, unmount_all
+from clara_images.mounts import chroot_mounts, unmount_leftovers
 from clara_images.procs import CHROOT_ENV, interactive, run, step
 from clara_images.settings import RootfsSettings, load_settings
 
@@ -53,7 +54,7 @@ def work_dir(settings: RootfsSettings, keep: bool = False) -> Iterator[Path]:
     try:
         yield path
     finally:
-        unmount_all(path)
+        unmount_leftovers(path)
         if keep:
             step(f"chroot directory kept at {path}")
         else:
@@ -68,7 +69,7 @@ def _sync(settings: RootfsSettings, files: list[Path], mode: int) -> None:
 def create(ctx: Context, dist: str, image: Path | None, keep_chroot_dir: bool, no_sync: bool) -> Path:
     """Bootstrap, customise and pack a new image for ``dist``; return its path."""
     settings = load_settings(ctx.config, "images", dist)
-    dest = Path(image) if image else settings.image
+    dest = squashfs.check_dest(Path(image) if image else settings.image)  # before the long build
     with work_dir(settings, keep_chroot_dir) as root:
         bootstrap(ctx, settings, root)
         customize(root, settings)
@@ -185,15 +186,14 @@ def run_change(tree: Path, command: str | None, script: Path | None, in_root: bo
 def _shell(tree: Path, dist: str, in_root: bool, settings: RootfsSettings) -> None:
     """An interactive bash in the tree (or chrooted into it)."""
     env = dict(os.environ, PS1=f"({dist}) clara images> ", CLARA_IMAGE_DIR=str(tree))
-    try:
-        if in_root:
-            with chroot_mounts(tree, settings.extra_bind_mounts):
-                run(["chroot", str(tree), "/bin/bash", "-i"], env={**CHROOT_ENV, "PS1": env["PS1"]},
-                    passthrough=True)
-        else:
+    if in_root:
+        # only the shell's exit status is ignored: a mount left after the shell must stop the edit
+        with chroot_mounts(tree, settings.extra_bind_mounts), contextlib.suppress(ClaraError):
+            run(["chroot", str(tree), "/bin/bash", "-i"], env={**CHROOT_ENV, "PS1": env["PS1"]},
+                passthrough=True)
+    else:
+        with contextlib.suppress(ClaraError):  # the shell's last exit status is not an error of the edit
             run(["/bin/bash", "--norc", "-i"], cwd=tree, env=env, passthrough=True)
-    except ClaraError:
-        pass  # the shell's last exit status is not an error of the edit
 
 
 def initrd(ctx: Context, dist: str, output: Path | None, no_sync: bool) -> list[Path]:
@@ -247,6 +247,8 @@ def _copy_out(source: Path, dest: Path) -> Path:
         shutil.copyfile(source, tmp)
         tmp.chmod(0o644)
         os.replace(tmp, dest)
+    except OSError as exc:
+        raise ClaraError(f"{dest}: cannot write: {exc.strerror or exc}") from None
     finally:
         tmp.unlink(missing_ok=True)
     return dest

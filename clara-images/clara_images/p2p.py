@@ -169,20 +169,52 @@ def report(label: str, results: list[RemoteResult]) -> bool:
     return ok
 
 
-def _service(settings: P2pSettings, action: str, kind: str, torrent: Path | None = None) -> bool:
-    """Run ``init_<action>`` for the trackers or the seeders; True when every node succeeded."""
+def _command(settings: P2pSettings, action: str, kind: str, torrent: Path | None = None) -> tuple[NodeSet, str, str]:
+    """The nodes, service and ``init_<action>`` command for the trackers or the seeders; bad templates refused."""
     template = {"status": settings.init_status, "start": settings.init_start, "stop": settings.init_stop}[action]
     if kind == "tracker":
         nodes, service = nodes_for(settings.trackers, torrent), settings.tracking_service
     else:
         nodes, service = nodes_for(settings.seeders, torrent), settings.seeding_service
-    if len(nodes) == 0:
-        return True
     try:
         command = template.format(service)
     except (IndexError, KeyError, ValueError):
         raise ConfigError(f"[p2p] init_{action}: {template!r}: use {{0}} for the service name") from None
+    return nodes, service, command
+
+
+def _service(settings: P2pSettings, action: str, kind: str, torrent: Path | None = None) -> bool:
+    """Run ``init_<action>`` for the trackers or the seeders; True when every node succeeded."""
+    nodes, service, command = _command(settings, action, kind, torrent)
+    if len(nodes) == 0:
+        return True
     return report(f"{service} {action}", clush(nodes, command, settings.worker, settings.timeout))
+
+
+def _check_cycle(settings: P2pSettings, torrent: Path | None = None) -> None:
+    """Refuse (config error) a stop or start command that cannot be made, before anything is stopped."""
+    for action in ("stop", "start"):
+        for kind in ("tracker", "seeder"):
+            _command(settings, action, kind, torrent)
+
+
+def _cycle(settings: P2pSettings, torrent: Path | None = None) -> bool:
+    """Stop the seeders then the trackers, start the trackers then the seeders; True when all succeeded.
+
+    The commands are checked before anything is stopped, and whatever
+    happens while stopping, the services are started again.
+    """
+    _check_cycle(settings, torrent)
+    stopped = started = True
+    try:
+        stopped = _service(settings, "stop", "seeder", torrent)
+        stopped = _service(settings, "stop", "tracker", torrent) and stopped
+    finally:
+        try:
+            started = _service(settings, "start", "tracker", torrent)
+        finally:
+            started = _service(settings, "start", "seeder", torrent) and started
+    return stopped and started
 
 
 def status(config: Config) -> bool:
@@ -199,10 +231,7 @@ def restart(config: Config, torrent: Path | None = None, dist: str | None = None
     settings = load_p2p(config, dist)
     if not settings.trackers and not settings.seeders:
         raise ConfigError("[p2p] trackers and seeders: missing (no node to restart)")
-    ok = _service(settings, "stop", "seeder", torrent)
-    ok = _service(settings, "stop", "tracker", torrent) and ok
-    ok = _service(settings, "start", "tracker", torrent) and ok
-    return _service(settings, "start", "seeder", torrent) and ok
+    return _cycle(settings, torrent)
 
 
 def make_torrent(image: Path, torrent: Path, announce: list[str], comment: str = "") -> Path:
@@ -240,7 +269,10 @@ def make_torrent(image: Path, torrent: Path, announce: list[str], comment: str =
 
 
 def mktorrent(config: Config, dist: str, image: Path | None) -> tuple[Path, bool]:
-    """Make ``<image>.torrent`` for ``dist`` and restart its trackers and seeders.
+    """Make ``<image>.torrent`` for ``dist`` (and copy it to the hosts), then restart its trackers and seeders.
+
+    Nothing is stopped before the torrent is written: a bad config or a
+    failed write leaves the seeders serving the previous torrent.
 
     Returns the torrent and whether every tracker/seeder command succeeded.
     """
@@ -252,11 +284,9 @@ def mktorrent(config: Config, dist: str, image: Path | None) -> tuple[Path, bool
         raise ClaraError(f"The file {path} doesn't exist")
     settings = load_p2p(config, dist)
     torrent = path.with_name(path.name + ".torrent")
-    ok = _service(settings, "stop", "seeder", torrent)
+    # everything that can fail (config, hashing, writing, copying) before a service is stopped
+    _check_cycle(settings, torrent)
     make_torrent(path, torrent, settings.announce(torrent), comment=f"clara image {dist}")
     if images.hosts:
         images.upload([torrent], 0o644)
-    ok = _service(settings, "stop", "tracker", torrent) and ok
-    ok = _service(settings, "start", "tracker", torrent) and ok
-    ok = _service(settings, "start", "seeder", torrent) and ok
-    return torrent, ok
+    return torrent, _cycle(settings, torrent)

@@ -26,7 +26,7 @@ def batch(files: Sequence[Path], remote_dir: str, mode: int) -> bytes:
         final = f"{remote_dir.rstrip('/')}/{path.name}"
         tmp = f"{remote_dir.rstrip('/')}/.{path.name}.clara-tmp"
         lines += [f'-rm "{tmp}"', f'put "{path}" "{tmp}"', f"chmod {mode:o} \"{tmp}\"",
-                  f'-rm "{final}"', f'rename "{tmp}" "{final}"']
+                  f'rename "{tmp}" "{final}"']
     return ("\n".join(lines) + "\n").encode()
 
 

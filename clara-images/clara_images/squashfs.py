@@ -13,7 +13,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from clara_core.errors import ClaraError
+from clara_core.errors import ClaraError, UsageError
 from clara_images.procs import require, run, step
 
 
@@ -32,16 +32,39 @@ def temp_beside(dest: Path) -> Path:
     return dest.with_name(f".{dest.name}.clara-{os.getpid()}.tmp")
 
 
+def check_dest(dest: Path) -> Path:
+    """Refuse, before any work, an image destination that cannot be written; make its directory."""
+    dest = Path(dest)
+    if dest.is_dir():
+        raise UsageError(f"{dest}: is a directory (give the path of the image file)")
+    if dest.exists() and not dest.is_file():
+        raise UsageError(f"{dest}: not a regular file")
+    parent = dest.parent
+    if parent.exists() and not parent.is_dir():
+        raise UsageError(f"{dest}: {parent} is not a directory")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ClaraError(f"{dest}: cannot create the directory {parent}: {exc.strerror or exc}") from None
+    return dest
+
+
 def put_in_place(new: Path, dest: Path, keep_old: bool = True) -> None:
     """Rename ``new`` over ``dest``; the previous ``dest`` stays as ``dest.old`` when ``keep_old``."""
-    if keep_old and dest.is_file():
-        old = dest.with_name(dest.name + ".old")
-        old.unlink(missing_ok=True)
-        try:
-            os.link(dest, old)
-        except OSError:  # no hard links here: a copy keeps the old image just as well
-            shutil.copy2(dest, old)
-    os.replace(new, dest)
+    old = dest.with_name(dest.name + ".old")
+    try:
+        if keep_old and dest.is_file():
+            old.unlink(missing_ok=True)
+            try:
+                os.link(dest, old)
+            except OSError:  # no hard links here: a copy keeps the old image just as well
+                shutil.copy2(dest, old)
+    except OSError as exc:
+        raise ClaraError(f"{old}: cannot keep the previous image: {exc.strerror or exc}") from None
+    try:
+        os.replace(new, dest)
+    except OSError as exc:
+        raise ClaraError(f"{dest}: cannot put the new image in place: {exc.strerror or exc}") from None
 
 
 def pack(
@@ -53,7 +76,7 @@ def pack(
     tree, dest = Path(tree), Path(dest)
     if not tree.is_dir():
         raise ClaraError(f"{tree}: no such directory")
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    check_dest(dest)
     tmp = temp_beside(dest)
     cmd = [
         "mksquashfs", str(tree), str(tmp), "-noappend", "-no-exports", "-quiet",

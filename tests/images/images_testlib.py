@@ -8,6 +8,7 @@ directory, or in ``$CLARA_TEST_IMAGE_CACHE`` to reuse it across runs.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -41,11 +42,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def mount_table() -> list[str]:
+    """Every mount point of this namespace (octal escapes undone, any bytes: the host may have odd names)."""
+    with open("/proc/self/mounts", "rb") as handle:
+        lines = handle.read().splitlines()
+    unescape = re.compile(rb"\\([0-7]{3})")
+    return [os.fsdecode(unescape.sub(lambda m: bytes([int(m.group(1), 8)]), line.split()[1])) for line in lines]
+
+
 def mounts_below(path: Path) -> list[str]:
     """Mount points at or under ``path`` (checks that tests leave none)."""
     base = os.path.realpath(path)
-    with open("/proc/self/mounts", encoding="utf-8") as handle:
-        return [line.split()[1] for line in handle if line.split()[1].startswith(base)]
+    return [point for point in mount_table() if point == base or point.startswith(base.rstrip("/") + "/")]
 
 
 def unsquash_cat(image: Path, member: str) -> str:

@@ -127,3 +127,71 @@ def test_images_p2p_status_reports_stopped(clara: Run, p2p_lab: Lab) -> None:
     proc = clara("p2p", "status")
     assert proc.returncode == 1
     assert "localhost (opentracker status) [exit 3]: opentracker is stopped" in proc.stdout
+
+
+@pytest.fixture
+def p2p_log(tmp_path: Path, images_config: Callable[..., Path]) -> Callable[..., Path]:
+    """A [p2p] config whose init commands only append ``<action> <service>`` to a log (exec worker)."""
+    log = tmp_path / "services.log"
+
+    def write(**p2p: object) -> Path:
+        image = tmp_path / "srv" / f"{SUITE}.squashfs"
+        image.parent.mkdir(exist_ok=True)
+        image.write_bytes(os.urandom(1 << 20))
+        images_config({"trg_img": image}, p2p={
+            "trackers": "localhost", "seeders": "localhost", "clush_worker": "exec",
+            "init_start": f"echo start {{0}} >> {log}", "init_stop": f"echo stop {{0}} >> {log}", **p2p})
+        return image
+
+    return write
+
+
+def test_images_p2p_mktorrent_failure_stops_nothing(clara: Run, p2p_log: Callable[..., Path],
+                                                    tmp_path: Path) -> None:
+    """No trackers, a bad init_start, an unwritable torrent: one error line and no service stopped (review #3)."""
+    def one_error(expected: str) -> None:
+        proc = clara("p2p", "mktorrent", SUITE)
+        errors = [line for line in proc.stderr.splitlines() if line.startswith("clara: error:")]
+        assert proc.returncode != 0 and len(errors) == 1 and expected in errors[0], proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert not (tmp_path / "services.log").exists()
+
+    p2p_log(trackers="")
+    one_error("[p2p] trackers: missing")
+    p2p_log(init_start="service {1} start")
+    one_error("[p2p] init_start")
+    image = p2p_log()
+    image.with_name(image.name + ".torrent").mkdir()
+    one_error("cannot write")
+
+
+def test_images_p2p_services_started_even_if_stopping_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failure while stopping (Ctrl-C, ClusterShell error) still starts the trackers and seeders again."""
+    from clara_images import p2p
+
+    calls: list[str] = []
+
+    def fake_clush(nodes: NodeSet, command: str, worker: str = "ssh", timeout: float = 60) -> list[object]:
+        calls.append(command)
+        if command == "stop tr":
+            raise KeyboardInterrupt
+        return []
+
+    monkeypatch.setattr(p2p, "clush", fake_clush)
+    settings = p2p.P2pSettings(
+        trackers=parse_assignments("t1", "trackers"), seeders=parse_assignments("s1", "seeders"),
+        trackers_port=6881, trackers_schema="http", init_status="status {0}", init_start="start {0}",
+        init_stop="stop {0}", tracking_service="tr", seeding_service="se", worker="exec", timeout=5)
+    with pytest.raises(KeyboardInterrupt):
+        p2p._cycle(settings)
+    assert calls == ["stop se", "stop tr", "start tr", "start se"]
+
+
+def test_images_p2p_mktorrent_restarts_in_order(clara: Run, p2p_log: Callable[..., Path], tmp_path: Path) -> None:
+    """mktorrent writes the torrent, then stops seeders and trackers and starts them again, seeders last."""
+    image = p2p_log(seeding_service="aria2c")
+    proc = clara("p2p", "mktorrent", SUITE)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert image.with_name(image.name + ".torrent").is_file()
+    assert (tmp_path / "services.log").read_text().split("\n") == [
+        "stop aria2c", "stop opentracker", "start opentracker", "start aria2c", ""]

@@ -82,6 +82,14 @@ def test_images_push_and_torrent_over_sftp(clara: Run, images_config: Callable[.
     assert copy.stat().st_mode & 0o777 == 0o755
     assert not any(p.name.endswith(".clara-tmp") for p in copy.parent.iterdir())
 
+    # a second push replaces the image in one (posix-)rename: never removed first (review #5)
+    (small_tree / "etc/motd").write_text("second\n")
+    assert clara("images", "repack", str(small_tree), SUITE).returncode == 0
+    proc = clara("images", "push", SUITE)
+    assert proc.returncode == 0, proc.stderr
+    assert copy.read_bytes() == image.read_bytes()
+    assert not any(p.name.endswith(".clara-tmp") for p in copy.parent.iterdir())
+
     proc = clara("p2p", "mktorrent", SUITE)
     assert proc.returncode == 0, proc.stderr
     torrent = image.with_name(image.name + ".torrent")
@@ -103,3 +111,14 @@ def test_images_push_refused_key_is_one_line(clara: Run, images_config: Callable
     errors = [line for line in proc.stderr.splitlines() if line.startswith("clara: error:")]
     assert len(errors) == 1 and "sftp to 127.0.0.1 failed" in errors[0], proc.stderr
     assert not any(os.scandir(remote))
+
+
+def test_images_sftp_batch_never_removes_the_image(tmp_path: Path) -> None:
+    """The batch renames the new copy over the image: no window without an image on the server (review #5)."""
+    from clara_images.sftp import batch
+
+    script = batch([tmp_path / "img.squashfs"], "/srv/images", 0o755).decode().splitlines()
+    assert '-rm "/srv/images/img.squashfs"' not in script
+    assert script[-1] == 'rename "/srv/images/.img.squashfs.clara-tmp" "/srv/images/img.squashfs"'
+    assert script.index('put "{}" "/srv/images/.img.squashfs.clara-tmp"'.format(tmp_path / "img.squashfs")) \
+        < script.index('chmod 755 "/srv/images/.img.squashfs.clara-tmp"') < len(script) - 1

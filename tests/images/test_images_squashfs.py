@@ -173,3 +173,42 @@ def test_images_help_on_every_command(clara: Run, group: str) -> None:
         assert proc.returncode == 0, proc.stderr
         assert "Usage:" in proc.stdout
     assert clara(group, "help").returncode == 0
+
+
+def test_images_destination_is_a_directory(clara: Run, images_config: Callable[..., Path], small_tree: Path,
+                                           tmp_path: Path) -> None:
+    """An image path that is a directory (or under a file) is a usage error, for create before any build
+    (review #4)."""
+    images_config({"debmirror": "http://127.0.0.1:9/debian"})
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (tmp_path / "plain").write_text("x")
+    for args in (["images", "repack", str(small_tree), f"--image={folder}"],
+                 ["images", "repack", str(small_tree), f"--image={tmp_path / 'plain' / 'x.squashfs'}"],
+                 ["images", "create", SUITE, str(folder)]):
+        proc = clara(*args)
+        line = one_error_line(proc)
+        assert proc.returncode == 2, proc.stderr
+        assert "is a directory" in line or "is not a directory" in line
+        assert "bootstrapping" not in proc.stderr
+    assert list(folder.iterdir()) == []
+    assert not (tmp_path / "work").exists() or list((tmp_path / "work").iterdir()) == []
+
+
+def test_images_put_in_place_errors_are_clara_errors(tmp_path: Path) -> None:
+    """Failures to keep the old image or to rename the new one are one-line errors, not tracebacks."""
+    from clara_images.squashfs import put_in_place
+
+    from clara_core.errors import ClaraError
+
+    dest = tmp_path / "img.squashfs"
+    dest.write_text("old")
+    (tmp_path / "img.squashfs.old").mkdir()
+    (tmp_path / "img.squashfs.old" / "busy").write_text("x")
+    new = tmp_path / ".new"
+    new.write_text("new")
+    with pytest.raises(ClaraError, match="cannot keep the previous image"):
+        put_in_place(new, dest)
+    with pytest.raises(ClaraError, match="cannot put the new image in place"):
+        put_in_place(tmp_path / "absent", dest, keep_old=False)
+    assert dest.read_text() == "old"
