@@ -137,7 +137,14 @@ class LibvirtHypervisor:
         """Create the VM's volumes (when missing) and define it on ``host`` from its
         template; on any error, remove the volumes this call created."""
         self.config.check_host(host)
-        for other, conn in self.connections.reachable().items():
+        reachable = self.connections.reachable()
+        # Storage is shared: a copy of the VM on a host we cannot see could run on the same disk.
+        down = [h for h in self.config.hosts() if h not in reachable]
+        if down:
+            raise ClaraError(
+                f"cannot check that {name} is defined nowhere else: host {', '.join(down)} unreachable"
+            )
+        for other, conn in reachable.items():
             with libvirt_errors(f"host {other}"):
                 if name in {d.name() for d in conn.listAllDomains(0)}:
                     raise ClaraError(f"{name} is already defined on host {other}")
