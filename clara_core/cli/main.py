@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from typing import Any
 
@@ -93,8 +94,23 @@ def cli() -> None:
     """
 
 
+class Terminated(Exception):
+    """SIGTERM or SIGHUP: leave in order, so that ``finally`` blocks and ``atexit``
+    handlers run (BMC sessions deleted, temporary files removed)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise Terminated(signum)
+
+
 def main(argv: list[str] | None = None) -> Any:
     """Entry point of the console script: one clear line for every user error."""
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _terminate)
     args = sys.argv[1:] if argv is None else argv
     # Shell completion runs the command on every <TAB>: nothing but completions may be printed.
     setup_logging(_debug_level(args), quiet="_CLARA_COMPLETE" in os.environ)
@@ -118,6 +134,9 @@ def main(argv: list[str] | None = None) -> Any:
     except KeyboardInterrupt:
         click.echo("clara: interrupted", err=True)
         sys.exit(130)
+    except Terminated as exc:
+        click.echo(f"clara: terminated by {exc}", err=True)
+        sys.exit(128 + exc.signum)
     except BrokenPipeError:
         sys.stderr.close()
         sys.exit(1)

@@ -193,3 +193,22 @@ def test_logs_written_and_secrets_masked(run_clara: Run, tmp_path: Path, clara_c
     logs = tmp_path / "logs"
     assert (logs / "all.log").exists() and (logs / "important.log").exists()
     assert "Very-Secret-Pw-123" not in (logs / "all.log").read_text()
+
+
+def test_sigterm_leaves_in_order(site: Path) -> None:
+    """SIGTERM during a run: one line, exit 143, no traceback (finally blocks and atexit run)."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from conftest import CLARA
+
+    proc = subprocess.Popen([CLARA, "power", "status", "hang1"], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143
+    assert err.strip().splitlines()[-1] == "clara: terminated by SIGTERM"
+    assert "Traceback" not in err
