@@ -198,13 +198,14 @@ def test_logs_written_and_secrets_masked(run_clara: Run, tmp_path: Path, clara_c
 def test_sigterm_leaves_in_order(site: Path) -> None:
     """SIGTERM during a run: one line, exit 143, no traceback (finally blocks and atexit run)."""
     import os
+    import shutil
     import signal
     import subprocess
+    import sys
     import time
 
-    from conftest import CLARA
-
-    proc = subprocess.Popen([CLARA, "power", "status", "hang1"], stdin=subprocess.DEVNULL,
+    clara = shutil.which("clara", path=str(Path(sys.executable).parent)) or "clara"
+    proc = subprocess.Popen([clara, "power", "status", "hang1"], stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
     time.sleep(1.5)
     proc.send_signal(signal.SIGTERM)
