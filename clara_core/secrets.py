@@ -53,9 +53,10 @@ class PasswdFileStore:
 
     def _load(self) -> dict[str, str]:
         if self._values is None:
-            check_private(self.path)
             try:
-                raw = self.path.read_bytes()
+                raw = read_regular(self.path, private=True)
+            except FileNotFoundError:
+                raise ClaraError(f"{self.path}: no such secrets file ([common] master_passwd_file)") from None
             except OSError as exc:
                 raise ClaraError(f"{self.path}: cannot read: {exc.strerror}") from None
             if raw.startswith(b"Salted__") or b"\0" in raw:
@@ -73,6 +74,31 @@ class PasswdFileStore:
         if key not in values or values[key] == "":
             raise ClaraError(f"{key} not found in the file {self.path}")
         return values[key]
+
+
+def read_regular(path: Path, private: bool = False) -> bytes:
+    """The bytes of ``path``, which must be a regular file (and, with
+    ``private``, not open to group or others).
+
+    Opened without blocking and checked on the open descriptor, so a FIFO or a
+    device named by mistake is refused at once instead of hanging the command,
+    and the mode checked is the mode of the file actually read. Raises
+    :class:`OSError` (``strerror`` says why) like ``Path.read_bytes``, or
+    :class:`ClaraError` for a file readable by others.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as handle:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(21, "is a directory", str(path))
+        if not stat.S_ISREG(mode):
+            raise OSError(0, "not a regular file", str(path))
+        if private and mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise ClaraError(
+                f"{path}: readable by others (mode {stat.S_IMODE(mode):04o}); run: chmod 600 {path}"
+            )
+        os.set_blocking(fd, True)
+        return handle.read()
 
 
 def write_private(path: Path, data: bytes, like: os.stat_result | None = None) -> None:

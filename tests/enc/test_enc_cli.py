@@ -310,3 +310,14 @@ def test_bare_suffix_is_a_usage_error(site: Site, run_clara: Run) -> None:
     path.write_bytes(site.openssl_encrypt(b"x"))
     for command in ("decode", "edit"):
         assert "no file name before '.enc'" in one_error_line(run_clara("enc", command, str(path)), code=2)
+
+
+def test_a_fifo_is_refused_not_waited_on(site: Site, run_clara: Run) -> None:
+    """A FIFO named as the encrypted file: one line at once, never a hang."""
+    import os
+
+    fifo = site.root / "pipe.enc"
+    os.mkfifo(fifo)
+    done = run_clara("enc", "show", str(fifo), timeout=20)
+    assert done.returncode == 1
+    assert done.stderr.strip() == f"clara: error: Unable to read: {fifo}: not a regular file"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from clara_core.errors import ClaraError, UsageError
 from clara_core.protocols import SecretCipher
-from clara_core.secrets import write_private
+from clara_core.secrets import read_regular, write_private
 from clara_enc.opensslfmt import DecryptError
 
 SUFFIX = ".enc"
@@ -37,7 +37,7 @@ def plain_name(path: Path) -> Path:
 def read(path: Path) -> bytes:
     """The bytes of ``path``; ``Unable to read: <path>: <reason>`` otherwise."""
     try:
-        return path.read_bytes()
+        return read_regular(path)
     except IsADirectoryError:
         raise ClaraError(f"Unable to read: {path}: is a directory") from None
     except OSError as exc:

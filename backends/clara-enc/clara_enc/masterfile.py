@@ -15,7 +15,7 @@ from pathlib import Path
 from clara_core.config import Config
 from clara_core.errors import ClaraError
 from clara_core.logs import register_secret
-from clara_core.secrets import check_private, parse_passwd_text
+from clara_core.secrets import check_private, parse_passwd_text, read_regular
 from clara_enc.opensslfmt import is_openssl_salted
 
 #: The seed's rule: an encryption password shorter than this is refused.
@@ -48,7 +48,7 @@ def master_path(config: Config) -> Path:
 def read_raw(path: Path) -> bytes:
     """The bytes of ``path``; a one-line error naming it when it cannot be read."""
     try:
-        return path.read_bytes()
+        return read_regular(path)
     except FileNotFoundError:
         raise ClaraError(f"Unable to read: {path}: no such file ([common] master_passwd_file)") from None
     except IsADirectoryError:
