@@ -11,17 +11,20 @@ gets one session that serves every step of the verb and is closed at the end.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from ClusterShell.NodeSet import NodeSet
 
-from clara_core import ClaraError, ConfigError, NodeError, NodeResult, TransientNodeError, UnsupportedError
+from clara_core import ClaraError, ConfigError, NodeError, NodeResult, UnsupportedError
 from clara_core.context import Context
 from clara_core.protocols import BootDevice, PowerAction, SelEntry
 from clara_ipmi import fru
 from clara_ipmi.batch import Job, Step
-from clara_ipmi.session import ipmi_session, node_error
+from clara_ipmi.session import UNSURE, ipmi_session
+from clara_ipmi.session import send_once as session_send_once
 from clara_ipmi.settings import SECTION, BmcTarget, Targets
 
 #: Chassis Control (netfn 0, cmd 2) data byte per action.
@@ -59,14 +62,29 @@ class IpmiBackend:
         """``IMMUSER`` and ``IMMPASSWORD`` from the secret store (a ClaraError when missing)."""
         return self.ctx.secret("IMMUSER"), self.ctx.secret("IMMPASSWORD")
 
-    def run(self, nodes: NodeSet, op: Operation, credentials: tuple[str, str] | None = None) -> Iterator[NodeResult]:
-        """Open a session on each node's BMC, apply ``op``, close it; results as they come."""
+    def run(self, nodes: NodeSet, op: Operation, credentials: tuple[str, str] | None = None,
+            once: bool = False) -> Iterator[NodeResult]:
+        """Open a session on each node's BMC, apply ``op``, close it; results as they come.
+
+        ``once``: ``op`` sends a non-idempotent command with :meth:`send_once`; a node whose
+        command was sent is never tried again (even when the fan-out gave up on the attempt).
+        """
         targets = self.targets.resolve(nodes)
         user, password = credentials or self.credentials()
+        timeout = self.ctx.policy(SECTION).timeout
+        sent: set[str] = set()
 
         def one(node: str) -> NodeResult | str:
             target = targets[node]
+            # end the attempt a little before the fan-out gives up on it (it would retry it)
+            _attempt.deadline = time.monotonic() + timeout * 0.9
+            _attempt.sent = sent
+            _attempt.node = node
+            if once and node in sent:
+                raise NodeError(f"BMC {target.address}: {UNSURE}", retryable=False)
             with ipmi_session(target, user, password) as cmd:
+                if once and node in sent:  # an abandoned attempt sent it while this one waited
+                    raise NodeError(f"BMC {target.address}: {UNSURE}", retryable=False)
                 outcome = op(cmd, target)
             if isinstance(outcome, NodeResult):
                 return NodeResult(node, outcome.ok, outcome.value, outcome.error, outcome.data)
@@ -99,16 +117,17 @@ class IpmiBackend:
             if action is PowerAction.STATUS:
                 return self.run_batch(nodes, Job(((0, 1, b""),), lambda answers: "on" if answers[0][0] & 1 else "off"))
             chassis_control = (0, 2, bytes([_CHASSIS_CONTROL[action]]))
-            return self.run_batch(nodes, Job((chassis_control,), lambda _answers: action.value, raise_privilege=True))
+            return self.run_batch(nodes, Job((chassis_control,), lambda _answers: action.value, raise_privilege=True,
+                                             once=True))
 
         def op(cmd: Any, target: BmcTarget) -> str:
             if action is PowerAction.STATUS:
                 data = cmd.xraw_command(netfn=0, command=1)["data"]
                 return "on" if data[0] & 1 else "off"
-            cmd.xraw_command(netfn=0, command=2, data=[_CHASSIS_CONTROL[action]])
+            send_once(cmd, target, 0, 2, [_CHASSIS_CONTROL[action]])
             return action.value
 
-        return self.run(nodes, op)
+        return self.run(nodes, op, once=action is not PowerAction.STATUS)
 
     # -- boot device ----------------------------------------------------------
 
@@ -204,16 +223,15 @@ class IpmiBackend:
 
         def op(cmd: Any, target: BmcTarget) -> str:
             try:
-                cmd.xraw_command(netfn=6, command=2)
-            except Exception as exc:
-                error = node_error(exc, target)
-                if isinstance(error, TransientNodeError):
+                send_once(cmd, target, 6, 2, [])
+            except NodeError as exc:
+                if str(exc).endswith(UNSURE):
                     raise NodeError(f"BMC {target.address}: no answer to the cold reset "
                                     "(it may be restarting)", retryable=False) from None
-                raise error from None
+                raise
             return "BMC cold reset"
 
-        return self.run(nodes, op)
+        return self.run(nodes, op, once=True)
 
     def sol_deactivate(self, nodes: NodeSet) -> Iterator[NodeResult]:
         """End any serial-over-LAN session open on the BMC (Deactivate Payload, SOL instance 1)."""
@@ -226,6 +244,21 @@ class IpmiBackend:
             raise NodeError(f"BMC {target.address}: {answer.get('error', f'completion code {code:#x}')}")
 
         return self.run(nodes, op)
+
+
+#: The attempt running in this thread (``IpmiBackend.run``): its deadline, the nodes whose
+#: non-idempotent command went out, and its node.
+_attempt = threading.local()
+
+
+def send_once(cmd: Any, target: BmcTarget, netfn: int, command: int, data: list[int]) -> bytes:
+    """Send a non-idempotent command once, within the current attempt's time (see ``run``)."""
+    sent: set[str] = getattr(_attempt, "sent", set())
+    deadline: float = getattr(_attempt, "deadline", time.monotonic() + 10)
+    node = getattr(_attempt, "node", target.node)
+    if time.monotonic() < deadline - 0.2:
+        sent.add(node)
+    return session_send_once(cmd, target, netfn, command, data, deadline)
 
 
 def boot_steps(device: BootDevice, persistent: bool) -> tuple[Step, ...]:

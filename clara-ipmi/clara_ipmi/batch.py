@@ -6,8 +6,9 @@ raise, the commands, close session), all driven
 by one ``selectors`` loop in the calling thread: no thread per node, no
 process per node. The loop honours the ``[ipmi]`` fan-out policy itself:
 ``parallel`` sessions at most, ``timeout`` per attempt, ``retries`` for
-nodes that did not answer (never for a refused password), cipher suites in
-the configured order (17 then 3 by default).
+nodes that did not answer (never for a refused password, and never once a
+non-idempotent command such as a power action was sent: no resend either),
+cipher suites in the configured order (17 then 3 by default).
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ class Job:
     steps: tuple[Step, ...]
     interpret: Interpret
     raise_privilege: bool = False
+    #: The commands are not idempotent (chassis power control): once one is sent it is never
+    #: sent again, and no answer after that is a final failure ("may or may not have been applied").
+    once: bool = False
 
 
 @dataclass
@@ -61,6 +65,7 @@ class _Session:
     result: NodeResult | None = None
     reported: bool = False
     closing_until: float = 0.0
+    committed: bool = False  # a command of a ``once`` job was sent: no resend, no retry
 
 
 class BatchRunner:
@@ -126,16 +131,23 @@ class BatchRunner:
     def _start(self, target: BmcTarget, attempt: int) -> tuple[_Session | None, NodeResult | None]:
         try:
             infos = socket.getaddrinfo(target.host, target.port, socket.AF_UNSPEC, socket.SOCK_DGRAM)
-        except socket.gaierror:
+        except (socket.gaierror, UnicodeError, OSError) as exc:
+            # UnicodeError: a label over 63 characters (idna) -- a bad name fails its node only
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+            return None, NodeResult.failure(target.node, f"cannot resolve BMC host {target.host} ({reason})")
+        if not infos:
             return None, NodeResult.failure(target.node, f"cannot resolve BMC host {target.host}")
         family, kind, proto, _name, address = infos[0]
-        sock = socket.socket(family, kind, proto)
+        try:
+            sock = socket.socket(family, kind, proto)
+        except OSError as exc:
+            return None, NodeResult.failure(target.node, f"BMC {target.address}: {exc.strerror or exc}")
         sock.setblocking(False)
         try:
             sock.connect(address)
         except OSError as exc:
             sock.close()
-            return None, NodeResult.failure(target.node, f"BMC {target.address}: {exc.strerror}")
+            return None, NodeResult.failure(target.node, f"BMC {target.address}: {exc.strerror or exc}")
         session = _Session(target, attempt, list(target.cipher_suites), sock, time.monotonic())
         self._capabilities(session)
         return session, None
@@ -162,6 +174,8 @@ class BatchRunner:
     def _next_event(self, session: _Session) -> float:
         if session.state == "closing":
             return session.closing_until
+        if session.committed:
+            return session.started + self.policy.timeout
         return min(session.sent + RESEND_AFTER, session.started + self.policy.timeout)
 
     def _check_time(self, session: _Session, now: float) -> None:
@@ -169,12 +183,19 @@ class BatchRunner:
             what = "no answer from BMC" if session.state in ("caps", "open") else "BMC stopped answering"
             self._fail(session, f"{what} {session.target.address} (timeout after {self.policy.timeout:g}s)",
                        retryable=True)
-        elif now - session.sent >= RESEND_AFTER:
-            self._send(session, session.last)
+        elif now - session.sent >= RESEND_AFTER and not session.committed:
+            self._send(session, session.last)  # never a non-idempotent command: BMCs may run it twice
 
     def _fail(self, session: _Session, reason: str, retryable: bool = False) -> None:
-        if session.result is None:
-            session.result = NodeResult.failure(session.target.node, reason, retryable=retryable)
+        if session.result is not None:
+            return
+        if retryable and session.committed:
+            # the command may have been carried out: trying it again could run it twice
+            reason = (f"BMC {session.target.address}: no answer after the command was sent "
+                      f"(timeout after {self.policy.timeout:g}s); it may or may not have been applied: "
+                      "check with status")
+            retryable = False
+        session.result = NodeResult.failure(session.target.node, reason, retryable=retryable)
 
     def _readable(self, session: _Session, job: Job) -> None:
         while True:
@@ -214,14 +235,16 @@ class BatchRunner:
             payload_type, _sid, _seq, payload, _whole = rmcp.parse_packet(packet)
             if session.state == "open" and payload_type == rmcp.PAYLOAD_OPEN_RESPONSE:
                 status = hand.open_response(payload)
-                if status in rmcp.CIPHER_REFUSED:
+                if status in rmcp.CIPHER_REFUSED or status == rmcp.ALGORITHMS_CHANGED:
                     refused = session.suites.pop(0)
+                    why = ("the BMC chose other algorithms than the suite's" if status == rmcp.ALGORITHMS_CHANGED
+                           else rmcp.CIPHER_REFUSED[status])
                     if session.suites:
                         self._handshake(session)
                     else:
                         self._fail(session, f"BMC {address} refuses cipher suite "
                                             f"{','.join(map(str, session.target.cipher_suites))} "
-                                            f"({rmcp.CIPHER_REFUSED[status]}, last tried {refused})")
+                                            f"({why}, last tried {refused})")
                 elif status:
                     self._fail(session, f"BMC {address}: open session refused (RMCP+ status {status:#x})")
                 else:
@@ -278,6 +301,7 @@ class BatchRunner:
         else:
             netfn, command, data = job.steps[session.step]
             packet, session.expected_seq = hand.request(netfn, command, data)
+            session.committed = session.committed or job.once
         self._send(session, packet)
 
     def _close(self, session: _Session) -> None:

@@ -202,9 +202,9 @@ def ping(ctx: Context, nodes: NodeSet) -> None:
     _run(ctx, nodes, "ping", lambda: tools.ping(nodes))
 
 
-@ipmi.command()
+@ipmi.command(context_settings={"ignore_unknown_options": True})
 @node_options()
-@click.argument("command", nargs=-1, required=True)
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def ssh(ctx: Context, nodes: NodeSet, command: tuple[str, ...]) -> None:
     """Run a command through the SSH interface of the BMCs (ClusterShell, sshpass)."""
     from clara_ipmi import tools

@@ -38,7 +38,10 @@ def read_fru(raw: RawCall, fru_id: int = 0) -> bytes:
         answer = raw(0x0A, 0x11, bytes([fru_id, offset & 0xFF, offset >> 8, count]))
         if not answer or answer[0] == 0:
             break
-        data += answer[1 : 1 + answer[0]]
+        chunk = answer[1 : 1 + answer[0]]
+        if not chunk:  # a count without the bytes: asking again would loop forever
+            raise ValueError(f"Read FRU Data at offset {offset} announced {answer[0]} bytes but sent none")
+        data += chunk
     return bytes(data)
 
 

@@ -34,6 +34,9 @@ CIPHER_REFUSED = {0x04: "invalid authentication algorithm", 0x05: "invalid integ
 #: Status codes that mean "these credentials are refused".
 AUTH_REFUSED = {0x09: "invalid role", 0x0A: "unauthorized role or privilege level", 0x0C: "invalid name length",
                 0x0D: "unauthorized name", 0x0E: "unauthorized GUID", 0x0F: "invalid integrity check value"}
+#: Pseudo status of :meth:`Handshake.open_response`: the BMC answered with other algorithms
+#: than the suite's (a downgrade, maybe to no integrity or no encryption): refused.
+ALGORITHMS_CHANGED = -2
 COMPLETION_CODES = {0xC0: "Node busy", 0xC1: "Invalid command", 0xC3: "Timeout", 0xC9: "Parameter out of range",
                     0xCC: "Invalid data field in request", 0xD4: "Insufficient privilege level",
                     0xD5: "Command not supported in present state", 0xFF: "Unspecified error"}
@@ -158,8 +161,19 @@ class Handshake:
             return payload[1]
         if len(payload) < 12 or struct.unpack_from("<I", payload, 4)[0] != self.console_id:
             raise ProtocolError("open session response for another session")
+        if not self.algorithms_match(payload):
+            return ALGORITHMS_CHANGED
         self.bmc_id = struct.unpack_from("<I", payload, 8)[0]
         return 0
+
+    def algorithms_match(self, payload: bytes) -> bool:
+        """Whether the BMC chose exactly the algorithms asked for (table 13-10: authentication,
+        integrity and confidentiality payloads at bytes 12, 20 and 28): no downgrade to "none"."""
+        if len(payload) < 36:
+            return False
+        wanted = ((0, self.suite.auth_algorithm), (1, self.suite.integrity_algorithm), (2, 1))
+        return all(payload[12 + 8 * i] == kind and payload[16 + 8 * i] & 0x3F == algorithm
+                   for i, (kind, algorithm) in enumerate(wanted))
 
     def _role(self) -> int:
         return self.privilege | 0x10  # name-only lookup
@@ -237,16 +251,22 @@ class Handshake:
         payload_type, session_id, _seq, payload, session = parse_packet(packet)
         if payload_type & 0x3F != PAYLOAD_IPMI or session_id != self.console_id:
             raise ProtocolError("not a response of this session")
-        if payload_type & AUTHENTICATED:
-            size = self.suite.integrity_length
-            signed, code = session[:-size], session[-size:]
-            if not hmac.compare_digest(self.suite.hmac(self.k1, signed)[:size], code):
-                raise ProtocolError("bad integrity code")
-        if payload_type & ENCRYPTED:
-            if len(payload) < 32 or len(payload) % 16:
-                raise ProtocolError("bad encrypted payload")
-            decryptor = Cipher(algorithms.AES(self.aes_key), modes.CBC(payload[:16])).decryptor()
-            plain = decryptor.update(payload[16:]) + decryptor.finalize()
-            payload = plain[: len(plain) - 1 - plain[-1]]
+        # Both suites we negotiate sign and encrypt every message: a packet without both bits
+        # (a forged plaintext answer carrying our session id) is never taken as an answer.
+        if payload_type & (AUTHENTICATED | ENCRYPTED) != AUTHENTICATED | ENCRYPTED:
+            raise ProtocolError("unauthenticated or unencrypted packet in the session")
+        if not self.k1 or not self.aes_key:
+            raise ProtocolError("session not established")
+        size = self.suite.integrity_length
+        signed, code = session[:-size], session[-size:]
+        if len(session) <= size or not hmac.compare_digest(self.suite.hmac(self.k1, signed)[:size], code):
+            raise ProtocolError("bad integrity code")
+        if len(payload) < 32 or len(payload) % 16:
+            raise ProtocolError("bad encrypted payload")
+        decryptor = Cipher(algorithms.AES(self.aes_key), modes.CBC(payload[:16])).decryptor()
+        plain = decryptor.update(payload[16:]) + decryptor.finalize()
+        if plain[-1] >= len(plain):
+            raise ProtocolError("bad confidentiality padding")
+        payload = plain[: len(plain) - 1 - plain[-1]]
         return parse_response(payload)
 

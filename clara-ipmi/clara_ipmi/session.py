@@ -22,6 +22,10 @@ pyghmi 1.6 are handled here (see docs/ipmi.md):
 * Its event loop misses answers that arrive before it starts waiting, and
   then sleeps until its retry timer (0.15-1 s per command against a fast BMC);
   :func:`_install_workarounds` caps each wait at 10 ms.
+* It resends every request that gets no answer in time, as if it were
+  idempotent: a slow BMC then resets a node twice. :func:`send_once` sends
+  a chassis control once (``Session._timedout`` wrapped to report a timeout
+  instead) and turns no answer into a final error.
 * Its errors are bare ``IpmiException`` texts; :func:`node_error` turns them
   into Clara's node errors (a wrong password is an
   :class:`~clara_core.AuthenticationError`, never retried).
@@ -50,7 +54,13 @@ _hook_installed = False
 _HASH_OF_SUITE = {17: 17, 3: 1}
 
 _AUTH_MESSAGES = ("incorrect password", "unauthorized name", "password", "rakp")
-_NO_ANSWER_MESSAGES = ("timeout", "timed out", "session failed to initialize", "none", "no response")
+_NO_ANSWER_MESSAGES = ("timeout", "timed out", "no response")
+#: Whole texts (never substrings) that mean "no answer": pyghmi raises ``IpmiException(None)``
+#: when a login times out.
+_NO_ANSWER_TEXTS = ("", "none")
+#: Our text for a login pyghmi reports broken without saying why (never retried: it may be a
+#: refused password).
+_NO_REASON = "login failed without a reason from pyghmi"
 _CIPHER_MESSAGES = ("invalid authentication algorithm", "invalid integrity algorithm",
                     "invalid confidentiality algorithm", "no cipher suite")
 
@@ -90,6 +100,22 @@ def _install_workarounds() -> None:
                 self.attemptedhash = _HASH_OF_SUITE[suite]
 
         pyghmi_session.Session._initsession = _initsession
+        timedout = pyghmi_session.Session._timedout
+
+        def _timedout(self: Any) -> None:
+            # A request sent with send_once() that got no answer in time: report a timeout instead
+            # of sending it again (pyghmi resends every request as if it were idempotent).
+            once = getattr(self, "_clara_once", None)
+            if once is not None and self.lastpayload and getattr(self, "logged", False):
+                self._clara_once = None
+                self.ipmicallback({"error": "timeout", "code": 0xFFFF, "netfn": once[0], "command": once[1],
+                                   "data": b""})
+                self.nowait = False
+                self._mark_broken()
+                return
+            timedout(self)
+
+        pyghmi_session.Session._timedout = _timedout
         _hook_installed = True
 
 
@@ -109,14 +135,22 @@ def node_error(exc: BaseException, target: BmcTarget) -> NodeError:
         return exc
     if isinstance(exc, socket.gaierror):
         return NodeError(f"cannot resolve BMC host {target.host}")
+    if isinstance(exc, UnicodeError):  # idna: a label over 63 characters
+        return NodeError(f"cannot resolve BMC host {target.host} ({exc})")
     text = str(exc).strip()
     lower = text.lower()
+    if isinstance(exc, (TypeError, AttributeError, KeyError)):
+        # pyghmi's own failures (a dead session handed back...): never taken for "no answer"
+        return NodeError(f"BMC {target.address}: pyghmi failed ({type(exc).__name__}: {text})", retryable=False)
+    if text == _NO_REASON:
+        return NodeError(f"login failed on BMC {target.address}: no reason given (check the user and password)",
+                         retryable=False)
     if any(m in lower for m in _CIPHER_MESSAGES):
         suites = ",".join(map(str, target.cipher_suites))
         return UnsupportedError(f"BMC {target.address} refuses cipher suite {suites} ({text})")
     if any(m in lower for m in _AUTH_MESSAGES):
         return AuthenticationError(f"authentication failed on BMC {target.address}: {text}")
-    if not text or any(m == lower or m in lower for m in _NO_ANSWER_MESSAGES):
+    if lower in _NO_ANSWER_TEXTS or any(m in lower for m in _NO_ANSWER_MESSAGES):
         return TransientNodeError(f"no answer from BMC {target.address}")
     if "insufficient privilege" in lower:
         return NodeError(f"BMC {target.address}: insufficient privilege ({text})")
@@ -152,14 +186,43 @@ def _login(target: BmcTarget, user: str, password: str, suite: int | None) -> An
             if reason:
                 break
             time.sleep(0.01)
-        raise IpmiException(reason or "Session failed to initialize") from None
+        raise IpmiException(reason or _NO_REASON) from None
     finally:
         _forget_stale(key)
     session = cmd.ipmi_session
     if getattr(session, "broken", False) or not getattr(session, "logged", False):
         # pyghmi hands back a session that failed while another caller was logging in
-        raise IpmiException(getattr(session, "errormsg", None) or "Session failed to initialize")
+        raise IpmiException(getattr(session, "errormsg", None) or _NO_REASON)
     return cmd
+
+
+#: The message of a non-idempotent command that got no answer (see :func:`send_once`).
+UNSURE = "no answer after the command was sent; it may or may not have been applied: check with status"
+
+
+def send_once(cmd: Any, target: BmcTarget, netfn: int, command: int, data: list[int], deadline: float) -> bytes:
+    """Send a non-idempotent command (chassis power control, BMC reset) exactly once.
+
+    pyghmi would resend it after its retry timer, and a slow BMC then runs it
+    twice. Here it is sent once and awaited until ``deadline`` (monotonic);
+    no answer is a final :class:`NodeError` (never retried). Not sent at all
+    (a retryable error) when the deadline is already too close.
+    """
+    remaining = deadline - time.monotonic()
+    if remaining < 0.2:
+        raise TransientNodeError(f"no answer from BMC {target.address} (timeout before the command was sent)")
+    session = cmd.ipmi_session
+    session._clara_once = (netfn + 1, command)
+    try:
+        answer = cmd.xraw_command(netfn=netfn, command=command, data=data, timeout=remaining)
+    except Exception as exc:
+        error = node_error(exc, target)
+        if error.retryable:
+            raise NodeError(f"BMC {target.address}: {UNSURE}", retryable=False) from None
+        raise error from None
+    finally:
+        session._clara_once = None
+    return bytes(answer["data"])
 
 
 def open_command(target: BmcTarget, user: str, password: str) -> Any:

@@ -90,15 +90,31 @@ def connect_argv(ctx: Context, host: str, join: bool, force: bool) -> tuple[list
     return ipmitool_argv(target, user, suite, "-e", ESCAPE, "sol", "activate"), env
 
 
+#: ipmitool ``-v`` diagnostics of refused credentials.
+_AUTH_FAILURES = ("rakp 2 hmac is invalid", "unauthorized name", "invalid integrity check", "rakp 4 message")
+
+
 def _working_suite(target: BmcTarget, user: str, env: dict[str, str]) -> int:
-    """The first configured cipher suite the BMC accepts (probed with a short command)."""
+    """The first configured cipher suite the BMC accepts (probed with a short command).
+
+    A probe refused for its credentials ends the probing with a ClaraError: trying
+    the next suite, then SOL, would only add failed logins (and lock accounts).
+    """
     for suite in target.cipher_suites[:-1]:
-        probe = subprocess.run(
-            [*ipmitool_argv(target, user, suite, "-N", "1", "-R", "1", "chassis", "power", "status")],
-            env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False, timeout=30,
-        )
+        try:
+            probe = subprocess.run(
+                [*ipmitool_argv(target, user, suite, "-N", "1", "-R", "1", "-v", "chassis", "power", "status")],
+                env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False, timeout=30,
+            )
+        except subprocess.TimeoutExpired:
+            continue  # no verdict from this suite: the next one (or SOL) tells
         if probe.returncode == 0:
             return suite
+        output = f"{probe.stderr}\n{probe.stdout}"
+        reason = next((line.strip().lstrip("> ") for line in output.splitlines()
+                       if any(m in line.lower() for m in _AUTH_FAILURES)), None)
+        if reason is not None:
+            raise ClaraError(f"authentication failed on BMC {target.address}: {reason}")
     return target.cipher_suites[-1]
 
 
@@ -148,7 +164,9 @@ def ssh(ctx: Context, nodes: NodeSet, command: str) -> Iterator[NodeResult]:
     sshpass = require("sshpass", "sshpass")
     ssh_bin = require("ssh", "openssh-client")
     targets = Targets(ctx.config, SECTION).resolve(nodes)
-    by_host = {t.host: node for node, t in targets.items()}
+    by_host: dict[str, list[str]] = {}  # nodes may share a BMC (one ssh per host, its result for each)
+    for node, target in targets.items():
+        by_host.setdefault(target.host, []).append(node)
     user, password = ctx.secret("IMMUSER"), ctx.secret("IMMPASSWORD")
     policy = ctx.policy(SECTION)
     os.environ["SSHPASS"] = password  # read by `sshpass -e` in the children; never on a command line
@@ -165,19 +183,20 @@ def ssh(ctx: Context, nodes: NodeSet, command: str) -> Iterator[NodeResult]:
         for buf, hosts in task.iter_buffers():
             text = bytes(buf).decode("utf-8", errors="replace")
             for host in hosts:
-                results[by_host[str(host)]] = NodeResult.success(by_host[str(host)], text)
+                for node in by_host.get(str(host), []):
+                    results[node] = NodeResult.success(node, text)
         for code, hosts in task.iter_retcodes():
             for host in hosts:
-                node = by_host[str(host)]
-                if code != 0:
-                    output = results.get(node, NodeResult.success(node)).value.strip()
-                    reason = output.splitlines()[-1] if output else f"exit status {code}"
-                    results[node] = NodeResult.failure(node, reason)
-                else:
-                    results.setdefault(node, NodeResult.success(node))
+                for node in by_host.get(str(host), []):
+                    if code != 0:
+                        output = results.get(node, NodeResult.success(node)).value.strip()
+                        reason = output.splitlines()[-1] if output else f"exit status {code}"
+                        results[node] = NodeResult.failure(node, reason)
+                    else:
+                        results.setdefault(node, NodeResult.success(node))
         for host in task.iter_keys_timeout():
-            node = by_host[str(host)]
-            results[node] = NodeResult.failure(node, f"timeout after {policy.timeout:g}s")
+            for node in by_host.get(str(host), []):
+                results[node] = NodeResult.failure(node, f"timeout after {policy.timeout:g}s")
     finally:
         os.environ.pop("SSHPASS", None)
     for node in nodes:

@@ -90,13 +90,25 @@ def test_repeated_sessions_in_one_process(variant: str, ipmi_env: IpmiEnv) -> No
     assert ipmi_env.power_state("node000") == "off" and ipmi_env.bmc("node000").boot() == "pxe"
 
 
-def test_wrong_password_is_not_retried(ipmi_env: IpmiEnv) -> None:
+def test_wrong_password_is_not_retried(ipmi_env: IpmiEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One login attempt (one RAKP 1 of the batch engine), not 1 + retries."""
+    from clara_ipmi import rmcp
+
+    logins: list[int] = []
+    rakp1 = rmcp.Handshake.rakp1
+
+    def counting_rakp1(self: rmcp.Handshake) -> bytes:
+        logins.append(self.suite.number)
+        return rakp1(self)
+
+    monkeypatch.setattr(rmcp.Handshake, "rakp1", counting_rakp1)
     ipmi_env.configure(ipmi={"retries": 3, "backoff": 0.1})
     ctx = _context()
     results = list(ctx.backend("power", "ipmi").power(NodeSet("odd000"), PowerAction.STATUS))
     assert len(results) == 1 and not results[0].ok
     assert results[0].error.startswith("authentication failed")
     assert PASSWORD not in results[0].error
+    assert len(logins) == 1, logins  # ipmi_sim refuses suite 17 before any login; suite 3 tried once
 
 
 def test_plugin_module_is_light() -> None:

@@ -72,7 +72,7 @@ class IpmitoolBackend:
                 if match is None:
                     raise NodeError(f"BMC {target.address}: unexpected answer {out.strip()[:60]!r}")
                 return match.group(1).lower()
-            tool.run(target, "power", _POWER_ARGS[action])
+            tool.run(target, "power", _POWER_ARGS[action], once=True)  # never sent twice
             return action.value
 
         return self._run(nodes, step)

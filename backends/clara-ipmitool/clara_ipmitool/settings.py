@@ -1,6 +1,7 @@
 """Each node's BMC target from ``[ipmi]`` and its ``[ipmi:<nodeset>]`` overrides.
 
-The same keys as the ``ipmi`` backend: ``bmc_host``, ``prefix``, ``suffix``,
+The same keys as the ``ipmi`` backend: ``bmc_host``, ``prefix``, ``suffix`` (the
+seed's ``sufix`` too, with the same rule as the ``ipmi`` backend),
 ``bmc_port`` (623), ``cipher_suite`` (``17,3``: tried in order) and
 ``privilege`` (``administrator``, ``operator``, ``user``).
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from clara_core import ConfigError, bmc_address
+from clara_core import ConfigError, bmc_address, bmc_host
 from clara_core.config import Config
 
 SECTION = "ipmi"
@@ -42,6 +43,8 @@ def resolve(config: Config, nodes: Iterable[str]) -> dict[str, Target]:
     for node in nodes:
         values = settings.values(node)
         host, port = bmc_address(node, settings, DEFAULT_PORT)
+        if "suffix" not in values and "sufix" in values and not str(values.get("bmc_host", "")).strip():
+            host = bmc_host(node, str(values.get("prefix", "")), str(values["sufix"]))  # the seed's spelling
         suites: tuple[int, ...] = (17, 3)
         if "cipher_suite" in values:
             raw = str(values["cipher_suite"])
