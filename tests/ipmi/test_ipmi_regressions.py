@@ -9,7 +9,7 @@ import time
 
 import pytest
 from clara_ipmi import rmcp
-from conftest import BACKENDS, IpmiEnv
+from conftest import BACKENDS, PASSWORD, UNREACHABLE, IpmiEnv
 
 # -- 1. RMCP+: forged plaintext answers, algorithm downgrade ---------------------------------
 
@@ -168,7 +168,6 @@ def test_sufix_is_read_by_both_backends(ipmi_env: IpmiEnv) -> None:
 
 
 def test_ssh_nodes_sharing_a_bmc_and_command_options(ipmi_env: IpmiEnv, run_clara) -> None:
-    from conftest import PASSWORD, UNREACHABLE
 
     ipmi_env.configure(ipmi={"timeout": 5}, ipmi__dead2={"bmc_host": UNREACHABLE})
     shared = run_clara("ipmi", "ssh", "dead,dead2", "uptime")  # one BMC for both nodes
