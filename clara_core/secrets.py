@@ -20,7 +20,7 @@ from clara_core.logs import register_secret
 def parse_passwd_text(text: str) -> dict[str, str]:
     """``KEY=value`` lines to a dict (the last occurrence of a key wins)."""
     values: dict[str, str] = {}
-    for raw in text.splitlines():
+    for raw in text.removeprefix("\ufeff").splitlines():
         line = raw.strip()
         if not line or line.startswith("#") or "=" not in line:
             continue

@@ -139,3 +139,13 @@ def test_master_key_env_is_not_inherited_by_children(monkeypatch: pytest.MonkeyP
     child = subprocess.run(["env"], capture_output=True, text=True, check=True)
     assert "master-key-for-the-test-123" not in child.stdout
     assert masterfile.env_secret("CLARA_ENC_MASTER_KEY") == b"master-key-for-the-test-123"  # still known here
+
+
+def test_plain_master_file_with_a_utf8_bom_is_plain(site: Site) -> None:
+    """A master file saved by an editor that adds a BOM is still a plain KEY=value file."""
+    from clara_enc import masterfile
+
+    assert masterfile.kind_of("\ufeffIMMUSER=admin\n".encode()) is masterfile.Kind.PLAIN
+    assert masterfile.kind_of(b"\x85\x02\x0c\x03binary-pgp\xff") is masterfile.Kind.OPENPGP
+    site.master.write_bytes("\ufeffIMMUSER=admin\nASUPASSWD=x\n".encode())
+    assert OpensslStore(_config(site.master)).get("IMMUSER") == "admin"

@@ -35,8 +35,15 @@ def kind_of(data: bytes) -> Kind:
     """Guess the form of a master file from its first bytes."""
     if is_openssl_salted(data):
         return Kind.OPENSSL
-    if data.lstrip().startswith(b"-----BEGIN PGP MESSAGE-----") or (data and data[0] & 0x80):
+    if data.lstrip().startswith(b"-----BEGIN PGP MESSAGE-----"):
         return Kind.OPENPGP
+    if data and data[0] & 0x80:
+        # A binary OpenPGP packet tag; but UTF-8 text (a BOM, an accented first
+        # letter) sets that bit too, and a binary message is never valid UTF-8.
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            return Kind.OPENPGP
     return Kind.PLAIN
 
 
