@@ -34,16 +34,6 @@ class DemoFailure(RuntimeError):
     """A step of the demo did not do what it shows."""
 
 
-def _write_ini(path: Path, sections: Mapping[str, Mapping[str, object]]) -> Path:
-    lines: list[str] = []
-    for section, keys in sections.items():
-        lines.append(f"[{section}]")
-        lines += [f"{key} = {value}" for key, value in keys.items()]
-        lines.append("")
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return path
-
-
 def _private(path: Path, text: str) -> Path:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
@@ -135,7 +125,8 @@ def run_demo(root: Path) -> int:
         for node, system in GPU_SYSTEMS.items():
             sections[f"redfish:{node}"] = {"system": system}
         sections.update(cluster.config_sections())
-        config = _write_ini(root / "config.ini", sections)
+        as_text = {name: {key: str(value) for key, value in keys.items()} for name, keys in sections.items()}
+        config = ipmisim.write_ini(root / "config.ini", as_text)
 
         env = dict(os.environ, CLARA_CONFIG=str(config), CLARA_LOG_DIR=str(root / "logs"),
                    CLARA_DISABLE_PLUGINS="broken,misspelled", PAGER="cat", **cluster.env())
