@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from clara_core.cli import clara_context
+from clara_core.cli import add_help_command, clara_context
 
 
 @click.group(name="chroot", context_settings={"help_option_names": ["-h", "--help"]})
@@ -18,11 +18,7 @@ def chroot() -> None:
     """
 
 
-@chroot.command(name="help")
-@click.pass_context
-def help_(ctx: click.Context) -> None:
-    """Show this help."""
-    click.echo(ctx.parent.get_help() if ctx.parent else "")
+add_help_command(chroot)
 
 
 @chroot.command()

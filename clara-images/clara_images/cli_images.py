@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from clara_core.cli import clara_context
+from clara_core.cli import add_help_command, clara_context
 
 IMAGE_OPTION = click.option("--image", "image_path", metavar="PATH", help="Path to squashfs image.")
 
@@ -20,11 +20,7 @@ def images() -> None:
     """
 
 
-@images.command(name="help")
-@click.pass_context
-def help_(ctx: click.Context) -> None:
-    """Show this help."""
-    click.echo(ctx.parent.get_help() if ctx.parent else "")
+add_help_command(images)
 
 
 @images.command()

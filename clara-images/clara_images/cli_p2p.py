@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from clara_core.cli import clara_context
+from clara_core.cli import add_help_command, clara_context
 
 
 @click.group(name="p2p", context_settings={"help_option_names": ["-h", "--help"]})
@@ -19,11 +19,7 @@ def p2p() -> None:
     """
 
 
-@p2p.command(name="help")
-@click.pass_context
-def help_(ctx: click.Context) -> None:
-    """Show this help."""
-    click.echo(ctx.parent.get_help() if ctx.parent else "")
+add_help_command(p2p)
 
 
 @p2p.command()

@@ -9,6 +9,7 @@ from typing import Protocol, runtime_checkable
 
 import click
 
+from clara_core.cli import add_help_command
 from clara_core.cli.nodecmd import clara_context
 from clara_core.context import Context
 from clara_core.errors import ClaraError, UsageError
@@ -92,12 +93,7 @@ def build() -> None:
     """
 
 
-@build.command(name="help")
-@click.pass_context
-def help_command(click_ctx: click.Context) -> None:
-    """Show this help."""
-    parent = click_ctx.parent
-    click.echo(parent.get_help() if parent else "")
+add_help_command(build)
 
 
 @build.command()

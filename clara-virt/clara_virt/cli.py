@@ -16,7 +16,7 @@ from typing import Any, TypeVar, cast
 import click
 
 from clara_core import ClaraError, UsageError, parse_nodeset
-from clara_core.cli import clara_context
+from clara_core.cli import add_help_command, clara_context
 from clara_core.protocols import HypervisorBackend
 from clara_virt.model import HostDetails
 from clara_virt.settings import DEFAULT_VIRT_CONFIG, META_KEY, VirtConfig, load_virt_config
@@ -80,12 +80,7 @@ def virt() -> None:
     """
 
 
-@virt.command(name="help")
-@click.pass_context
-def help_command(ctx: click.Context) -> None:
-    """Show this help."""
-    assert ctx.parent is not None
-    click.echo(virt.get_help(ctx.parent))
+add_help_command(virt)
 
 
 @virt.command(name="list")

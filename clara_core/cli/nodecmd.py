@@ -138,6 +138,20 @@ def dry_run_report(ctx: Context, verb: str, groups: dict[str, NodeSet]) -> None:
     raise click.exceptions.Exit(0)
 
 
+def add_help_command(group: click.Group) -> click.Group:
+    """Give ``group`` the seed's ``help`` verb (``clara repo help``), which prints
+    the group's help as ``--help`` does; returns the group."""
+
+    @group.command(name="help")
+    @click.pass_context
+    def help_command(click_ctx: click.Context) -> None:
+        """Show this help."""
+        parent = click_ctx.parent
+        click.echo(parent.get_help() if parent is not None else click_ctx.get_help())
+
+    return group
+
+
 def finish(ctx: Context, results: Iterator[NodeResult], total: int, label: str = "") -> None:
     """Collect ``results`` (with a progress bar on a terminal), print them folded
     or as JSON, and exit 0 when every node succeeded, 1 otherwise."""

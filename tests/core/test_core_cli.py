@@ -213,3 +213,20 @@ def test_sigterm_leaves_in_order(site: Path) -> None:
     assert proc.returncode == 143
     assert err.strip().splitlines()[-1] == "clara: terminated by SIGTERM"
     assert "Traceback" not in err
+
+
+def test_add_help_command_prints_the_groups_help() -> None:
+    """The seed's ``clara <plugin> help`` verb, shared by every plugin group."""
+    import click
+    from click.testing import CliRunner
+
+    from clara_core.cli import add_help_command
+
+    @click.group()
+    def tool() -> None:
+        """A plugin's group."""
+
+    add_help_command(tool)
+    result = CliRunner().invoke(tool, ["help"], prog_name="clara tool")
+    assert result.exit_code == 0
+    assert result.output.startswith("Usage: clara tool") and "A plugin's group." in result.output

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from clara_core.cli import clara_context
+from clara_core.cli import add_help_command, clara_context
 from clara_core.errors import ClaraError
 from clara_core.protocols import SecretCipher
 from clara_enc import editor, files, foreground, pager
@@ -182,9 +182,4 @@ def rekey(
             log.info("enc: rekeyed %s", path)
 
 
-@enc.command(name="help")
-@click.pass_context
-def help_(ctx: click.Context) -> None:
-    """Show this help."""
-    parent = ctx.parent
-    click.echo(parent.get_help() if parent is not None else ctx.get_help())
+add_help_command(enc)
