@@ -1,29 +1,48 @@
 """Clara's core: hooks, config, node sets, fan-out and output for cluster administration.
 
-The small API that plugins use is exported here; see docs/plugins.md.
+The small API that plugins use is exported here; see docs/plugins.md. Each name
+is imported on first use (PEP 562), so importing one part of the core does not
+import all of it.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-from clara_core.config import Config, NodeSettings
-from clara_core.errors import (
-    AuthenticationError,
-    BackendNotFound,
-    ClaraError,
-    ConfigError,
-    NodeError,
-    NodeSetError,
-    TransientNodeError,
-    UnsupportedError,
-    UsageError,
-)
-from clara_core.fanout import FanoutPolicy, fanout
-from clara_core.hookspecs import hookimpl
-from clara_core.logs import register_secret
-from clara_core.nodes import bmc_address, bmc_host, is_ip_address, parse_nodeset
-from clara_core.results import NodeResult
+if TYPE_CHECKING:
+    from clara_core.config import Config, NodeSettings
+    from clara_core.errors import (
+        AuthenticationError,
+        BackendNotFound,
+        ClaraError,
+        ConfigError,
+        NodeError,
+        NodeSetError,
+        TransientNodeError,
+        UnsupportedError,
+        UsageError,
+    )
+    from clara_core.fanout import FanoutPolicy, fanout
+    from clara_core.hookspecs import hookimpl
+    from clara_core.logs import register_secret
+    from clara_core.nodes import bmc_address, bmc_host, is_ip_address, parse_nodeset
+    from clara_core.results import NodeResult
+
+#: Where each exported name lives.
+_EXPORTS = {
+    "Config": "config", "NodeSettings": "config",
+    "AuthenticationError": "errors", "BackendNotFound": "errors", "ClaraError": "errors", "ConfigError": "errors",
+    "NodeError": "errors", "NodeSetError": "errors", "TransientNodeError": "errors", "UnsupportedError": "errors",
+    "UsageError": "errors",
+    "FanoutPolicy": "fanout", "fanout": "fanout",
+    "hookimpl": "hookspecs",
+    "register_secret": "logs",
+    "bmc_address": "nodes", "bmc_host": "nodes", "is_ip_address": "nodes", "parse_nodeset": "nodes",
+    "NodeResult": "results",
+}
 
 __all__ = [
     "AuthenticationError",
@@ -48,3 +67,16 @@ __all__ = [
     "parse_nodeset",
     "register_secret",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'clara_core' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"clara_core.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

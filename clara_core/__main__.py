@@ -1,5 +1,5 @@
 """``python -m clara_core`` runs the ``clara`` command."""
 
-from clara_core.cli.main import main
+from clara_core.cli.launch import main
 
 main()

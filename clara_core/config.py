@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import configparser
 import os
-import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,6 +77,8 @@ def _read_ini(path: Path) -> ConfigFile:
 
 
 def _read_toml(path: Path) -> ConfigFile:
+    import tomllib  # only sites with a TOML file pay for the parser
+
     try:
         with path.open("rb") as handle:
             data = tomllib.load(handle)

@@ -12,7 +12,6 @@ one JSON array with one record per node (see :meth:`NodeResult.as_record`).
 
 from __future__ import annotations
 
-import json
 import sys
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -26,19 +25,33 @@ OUTPUT_FORMATS = ("text", "json")
 _PROGRESS_MIN_NODES = 8
 
 
-def fold(results: Iterable[NodeResult]) -> list[tuple[NodeSet, NodeResult]]:
-    """Group results with the same outcome; successes first, each group by node set."""
+def fold(results: Iterable[NodeResult], whole: NodeSet | None = None) -> list[tuple[NodeSet, NodeResult]]:
+    """Group results with the same outcome; successes first, each group by node set.
+
+    ``whole`` is the node set the results answer: the largest group is then taken as
+    what remains of it once the other groups are removed, which is much cheaper than
+    folding its names one by one (when it does not match, the names are folded).
+    """
     groups: dict[tuple[bool, str], list[NodeResult]] = defaultdict(list)
     for result in results:
         groups[(result.ok, result.text)].append(result)
-    folded = [(NodeSet.fromlist([r.node for r in members]), members[0]) for members in groups.values()]
+    members = list(groups.values())
+    sets: list[NodeSet | None] = [None] * len(members)
+    if whole is not None and members:
+        largest = max(range(len(members)), key=lambda i: len(members[i]))
+        others = [r.node for i, group in enumerate(members) if i != largest for r in group]
+        rest = whole.difference(NodeSet.fromlist(others)) if others else whole
+        if len(rest) == len(members[largest]) and set(rest) == {r.node for r in members[largest]}:
+            sets[largest] = rest
+    folded = [(nodes if nodes is not None else NodeSet.fromlist([r.node for r in group]), group[0])
+              for nodes, group in zip(sets, members, strict=True)]
     folded.sort(key=lambda item: (not item[1].ok, _node_key(item[0][0])))
     return folded
 
 
-def write_text(results: Iterable[NodeResult], out: IO[str]) -> None:
-    """Print folded results."""
-    for nodes, sample in fold(results):
+def write_text(results: Iterable[NodeResult], out: IO[str], whole: NodeSet | None = None) -> None:
+    """Print folded results (``whole``: the node set they answer, see :func:`fold`)."""
+    for nodes, sample in fold(results, whole):
         text = sample.text
         if "\n" in text.rstrip("\n"):
             bar = "-" * 15
@@ -49,6 +62,8 @@ def write_text(results: Iterable[NodeResult], out: IO[str]) -> None:
 
 def write_json(results: Iterable[NodeResult], out: IO[str]) -> None:
     """Print one JSON array, one record per node, sorted by node."""
+    import json
+
     records = [r.as_record() for r in sorted(results, key=lambda r: _node_key(r.node))]
     json.dump(records, out, indent=2)
     out.write("\n")
@@ -102,11 +117,14 @@ def collect(
     return results
 
 
-def report(results: list[NodeResult], output: str = "text", out: IO[str] | None = None) -> int:
-    """Print ``results`` in ``output`` format; return the exit status (0 all ok, 1 otherwise)."""
+def report(
+    results: list[NodeResult], output: str = "text", out: IO[str] | None = None, whole: NodeSet | None = None
+) -> int:
+    """Print ``results`` in ``output`` format (``whole``: the node set they answer, which
+    makes folding cheaper); return the exit status (0 all ok, 1 otherwise)."""
     out = out or sys.stdout
     if output == "json":
         write_json(results, out)
     else:
-        write_text(results, out)
+        write_text(results, out, whole)
     return 0 if all(r.ok for r in results) else 1

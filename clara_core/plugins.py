@@ -9,7 +9,9 @@
 * a plugin that fails to import or to register is reported (a warning, and
   in ``clara plugins``), never breaking the others;
 * misspelled hook implementations are caught by ``check_pending()`` and
-  reported the same way (the plugin is then unregistered).
+  reported the same way (the plugin is then unregistered);
+* the entry points come from a cache that is rebuilt whenever an installed
+  distribution may have changed (see :mod:`clara_core.entrypoints`).
 """
 
 from __future__ import annotations
@@ -18,13 +20,13 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib.metadata import EntryPoint, entry_points
 from types import ModuleType
 
 import pluggy
 
 from clara_core import hookspecs
 from clara_core.capabilities import CAPABILITIES
+from clara_core.entrypoints import PluginEntryPoint, entry_points
 from clara_core.registry import BackendRegistry, Register
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,7 @@ ENTRY_POINT_GROUP = "clara"
 COMMANDS_GROUP = "clara.commands"
 #: Optional: ``<capability>.<backend> = <plugin module>``, likewise for backends.
 BACKENDS_GROUP = "clara.backends"
+GROUPS = (ENTRY_POINT_GROUP, COMMANDS_GROUP, BACKENDS_GROUP)
 
 
 @dataclass
@@ -65,7 +68,7 @@ class PluginManager:
         self.plugins: dict[str, PluginInfo] = {}
         self.disabled = set(disabled or []) | set(_env_list("CLARA_DISABLE_PLUGINS") or [])
         self._registry: BackendRegistry | None = None
-        self._pending: dict[str, EntryPoint] = {}
+        self._pending: dict[str, PluginEntryPoint] = {}
         self._declared: set[str] = set()
         self._command_index: dict[str, str] = {}
         self._backend_index: dict[tuple[str, str], str] = {}
@@ -73,31 +76,38 @@ class PluginManager:
 
     # -- loading ----------------------------------------------------------
 
-    def discover(self) -> None:
+    def discover(self, refresh: bool = False) -> None:
         """Find the ``clara`` entry points allowed by ``CLARA_PLUGINS`` and not
-        disabled, and what each declares in ``clara.commands`` / ``clara.backends``."""
+        disabled, and what each declares in ``clara.commands`` / ``clara.backends``;
+        ``refresh`` reads the installed metadata rather than the cache. Plugins
+        already known are kept as they are."""
         only = _env_list("CLARA_PLUGINS")
-        found = entry_points()
+        found = entry_points(GROUPS, refresh=refresh)
+        if refresh:  # forget what a stale cache named, is not installed any more and is not registered
+            installed = {ep.name for ep in found if ep.group == ENTRY_POINT_GROUP}
+            for name in [n for n in self.plugins if n not in installed and self.pm.get_plugin(n) is None]:
+                self._pending.pop(name, None)
+                del self.plugins[name]
         by_module: dict[str, str] = {}
-        for ep in sorted(found.select(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        for ep in sorted((ep for ep in found if ep.group == ENTRY_POINT_GROUP), key=lambda e: e.name):
             if (only is not None and ep.name not in only) or ep.name in self.plugins:
                 continue
             self.plugins[ep.name] = PluginInfo(
-                name=ep.name, module=ep.value, version=ep.dist.version if ep.dist else "",
-                distribution=ep.dist.name if ep.dist else "", disabled=ep.name in self.disabled,
+                name=ep.name, module=ep.value, version=ep.version, distribution=ep.distribution,
+                disabled=ep.name in self.disabled,
             )
             if ep.name not in self.disabled:
                 self._pending[ep.name] = ep
                 by_module[ep.value] = ep.name
-        for ep in found.select(group=COMMANDS_GROUP):
-            if ep.value in by_module:
+        for ep in found:
+            if ep.group == COMMANDS_GROUP and ep.value in by_module:
                 self._command_index.setdefault(ep.name, by_module[ep.value])
                 self._declared.add(by_module[ep.value])
-        for ep in found.select(group=BACKENDS_GROUP):
-            capability, _, backend = ep.name.partition(".")
-            if ep.value in by_module and backend:
-                self._backend_index.setdefault((capability, backend), by_module[ep.value])
-                self._declared.add(by_module[ep.value])
+            elif ep.group == BACKENDS_GROUP and ep.value in by_module:
+                capability, _, backend = ep.name.partition(".")
+                if backend:
+                    self._backend_index.setdefault((capability, backend), by_module[ep.value])
+                    self._declared.add(by_module[ep.value])
 
     def load_entry_points(self) -> None:
         """Discover, then import the plugins that declare nothing (they may add

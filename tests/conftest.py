@@ -1,8 +1,9 @@
 """Fixtures shared by every distribution's tests.
 
 * Every test runs with ``CLARA_CONFIG`` pointing at its own config file (never
-  the machine's ``/etc/clara``), ``CLARA_LOG_DIR`` in its temp dir, and no
-  plugin outside the test's choice unless it sets ``CLARA_PLUGINS``.
+  the machine's ``/etc/clara``), ``CLARA_LOG_DIR`` in its temp dir, caches in
+  a directory of the run (``XDG_CACHE_HOME``), and no plugin outside the
+  test's choice unless it sets ``CLARA_PLUGINS``.
 * :func:`clara_config` writes a config file from sections.
 * :func:`run_clara` runs the real ``clara`` console script in a subprocess.
 """
@@ -32,8 +33,15 @@ def write_ini(path: Path, sections: Mapping[str, Mapping[str, object]]) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def _cache_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache directory for the whole run (entry-point cache), never the user's own."""
+    return tmp_path_factory.mktemp("xdg-cache")
+
+
 @pytest.fixture(autouse=True)
-def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _cache_home: Path) -> Iterator[None]:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(_cache_home))
     config = tmp_path / "clara-config.ini"
     config.write_text("[common]\n", encoding="utf-8")
     monkeypatch.setenv("CLARA_CONFIG", str(config))

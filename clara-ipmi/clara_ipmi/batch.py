@@ -1,10 +1,12 @@
 """One event loop for many BMC sessions: chassis commands over a whole node set.
 
-Each node gets its own UDP socket and a small state machine (channel
-authentication capabilities, open session, RAKP 1-4, optional privilege
-raise, the commands, close session), all driven
-by one ``selectors`` loop in the calling thread: no thread per node, no
-process per node. The loop honours the ``[ipmi]`` fan-out policy itself:
+Each node gets a small state machine (channel authentication capabilities,
+open session, RAKP 1-4, optional privilege raise, the commands, close
+session), all driven by one ``selectors`` loop in the calling thread over one
+UDP socket per address family: no thread, process or file descriptor per
+node, so thousands of sessions can be in flight. Answers are routed to their
+session by the BMC's address (and, when several sessions share a BMC, by the
+session ids and tags each state machine checks). The loop honours the ``[ipmi]`` fan-out policy itself:
 ``parallel`` sessions at most, ``timeout`` per attempt, ``retries`` for
 nodes that did not answer (never for a refused password, and never once a
 non-idempotent command such as a power action was sent: no resend either),
@@ -13,6 +15,7 @@ cipher suites in the configured order (17 then 3 by default).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import selectors
 import socket
@@ -20,6 +23,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from clara_core import FanoutPolicy, NodeResult
 from clara_ipmi import rmcp
@@ -48,12 +52,20 @@ class Job:
     once: bool = False
 
 
-@dataclass
+#: Bytes of receive buffer asked for the shared socket, so a burst of answers is not dropped.
+RECEIVE_BUFFER = 1 << 21
+
+#: A BMC's address as the socket reports the sender of a datagram: (host, port).
+Peer = tuple[str, int]
+
+
+@dataclass(eq=False)
 class _Session:
     target: BmcTarget
     attempt: int
     suites: list[int]
-    sock: socket.socket
+    family: int
+    sockaddr: tuple[Any, ...]
     started: float
     hand: rmcp.Handshake | None = None
     state: str = "caps"
@@ -66,6 +78,10 @@ class _Session:
     reported: bool = False
     closing_until: float = 0.0
     committed: bool = False  # a command of a ``once`` job was sent: no resend, no retry
+    #: Sessions with one BMC at once get distinct setup tags (a block of 8 each) and caps sequence
+    #: numbers, so that answers that carry no session id still reach their own session.
+    slot: int = 0
+    handshakes: int = 0
 
 
 class BatchRunner:
@@ -75,37 +91,58 @@ class BatchRunner:
         self.user = user.encode()
         self.password = password.encode()
         self.policy = policy
+        #: When a timer (resend, deadline, close wait) may be due next: all sessions are checked then.
+        self._scan_at = 0.0
+        self._selector: selectors.BaseSelector | None = None
+        self._sockets: dict[int, socket.socket] = {}
 
     # -- the loop -------------------------------------------------------------
 
     def run(self, targets: list[BmcTarget], job: Job) -> Iterator[NodeResult]:
         """Yield one result per target, as they come."""
         pending: deque[tuple[BmcTarget, int]] = deque((t, 0) for t in dict.fromkeys(targets))
-        selector = selectors.DefaultSelector()
-        live: dict[int, _Session] = {}
+        self._selector = selectors.DefaultSelector()
+        self._sockets = {}
+        live: set[_Session] = set()
+        by_peer: dict[Peer, list[_Session]] = {}
+        active = 0  # live sessions whose result is not reported yet
+        self._scan_at = 0.0
         try:
             while pending or live:
-                while pending and sum(1 for s in live.values() if s.result is None) < self.policy.parallel:
+                # Only sessions that got a packet are looked at, plus all of them when a timer
+                # may be due: the work per turn follows the traffic, not the number of sessions.
+                touched: set[_Session] = set()
+                while pending and active < self.policy.parallel:
                     target, attempt = pending.popleft()
                     session, failure = self._start(target, attempt)
                     if failure is not None:
                         yield failure
                         continue
                     assert session is not None
-                    live[session.sock.fileno()] = session
-                    selector.register(session.sock, selectors.EVENT_READ)
+                    active += 1
+                    live.add(session)
+                    sharing = by_peer.setdefault(_peer(session.sockaddr), [])
+                    taken = {s.slot for s in sharing}
+                    session.slot = next(slot for slot in range(len(sharing) + 1) if slot not in taken)
+                    sharing.append(session)
+                    self._capabilities(session)
+                    if session.result is not None:
+                        touched.add(session)
                 now = time.monotonic()
-                wake = min((self._next_event(s) for s in live.values()), default=now + 0.05)
-                for key, _events in selector.select(max(0.0, min(wake - now, 0.25))):
-                    session = live.get(key.fd)
-                    if session is not None:
-                        self._readable(session, job)
+                wait = 0.0 if touched else max(0.0, min(self._scan_at - now, 0.25))
+                for key, _events in self._selector.select(wait):
+                    touched.update(self._receive(key.fileobj, by_peer, job))  # type: ignore[arg-type]
                 now = time.monotonic()
-                for fd, session in list(live.items()):
-                    if session.result is None:
-                        self._check_time(session, now)
+                if now >= self._scan_at:
+                    touched = set(live)
+                    for session in live:
+                        if session.result is None:
+                            self._check_time(session, now)
+                    self._scan_at = min((self._next_event(s) for s in live), default=now + 0.25)
+                for session in touched:
                     if session.result is not None and not session.reported:
                         session.reported = True
+                        active -= 1
                         outcome = session.result
                         retry = (not outcome.ok and outcome.data.get("retryable")
                                  and session.attempt < self.policy.retries)
@@ -118,57 +155,94 @@ class BatchRunner:
                         if session.state == "closing":
                             self._close(session)
                     if session.state == "done" or (session.state == "closing" and now > session.closing_until):
-                        selector.unregister(session.sock)
-                        session.sock.close()
-                        del live[fd]
+                        live.discard(session)
+                        peer = _peer(session.sockaddr)
+                        sharing = by_peer.get(peer, [])
+                        if session in sharing:
+                            sharing.remove(session)
+                        if not sharing:
+                            by_peer.pop(peer, None)
         finally:
-            for session in live.values():
-                session.sock.close()
-            selector.close()
+            for sock in self._sockets.values():
+                sock.close()
+            self._selector.close()
+            self._sockets = {}
+
+    def _receive(self, sock: socket.socket, by_peer: dict[Peer, list[_Session]], job: Job) -> list[_Session]:
+        """Read the datagrams waiting on ``sock`` and hand each to its session; the sessions touched."""
+        touched: list[_Session] = []
+        for _ in range(1024):  # bounded: timers are checked between batches
+            try:
+                packet, sender = sock.recvfrom(4096)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                break  # an ICMP error or the like: each session's deadline decides
+            sessions = by_peer.get(_peer(sender))
+            if sessions:
+                session = self._deliver(sessions, job, packet)
+                if session is not None:
+                    touched.append(session)
+        return touched
+
+    def _deliver(self, sessions: list[_Session], job: Job, packet: bytes) -> _Session | None:
+        """Give ``packet`` to the session of its BMC it belongs to; a packet no session takes is dropped."""
+        for session in sessions:
+            if session.result is not None or session.state in ("closing", "done"):
+                continue
+            try:
+                self._advance(session, job, packet)
+            except rmcp.ProtocolError:
+                continue  # a stale or foreign packet for this session
+            return session
+        for session in sessions:
+            if session.state == "closing":
+                session.state = "done"  # the answer to Close Session (or a late one: either way, done)
+                return session
+        return None
 
     # -- one session ------------------------------------------------------------
 
     def _start(self, target: BmcTarget, attempt: int) -> tuple[_Session | None, NodeResult | None]:
         try:
-            infos = socket.getaddrinfo(target.host, target.port, socket.AF_UNSPEC, socket.SOCK_DGRAM)
+            family, sockaddr = _resolve(target.host, target.port)
         except (socket.gaierror, UnicodeError, OSError) as exc:
             # UnicodeError: a label over 63 characters (idna) -- a bad name fails its node only
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
             return None, NodeResult.failure(target.node, f"cannot resolve BMC host {target.host} ({reason})")
-        if not infos:
-            return None, NodeResult.failure(target.node, f"cannot resolve BMC host {target.host}")
-        family, kind, proto, _name, address = infos[0]
-        try:
-            sock = socket.socket(family, kind, proto)
-        except OSError as exc:
-            return None, NodeResult.failure(target.node, f"BMC {target.address}: {exc.strerror or exc}")
-        sock.setblocking(False)
-        try:
-            sock.connect(address)
-        except OSError as exc:
-            sock.close()
-            return None, NodeResult.failure(target.node, f"BMC {target.address}: {exc.strerror or exc}")
-        session = _Session(target, attempt, list(target.cipher_suites), sock, time.monotonic())
-        self._capabilities(session)
-        return session, None
+        if family not in self._sockets:
+            try:
+                sock = socket.socket(family, socket.SOCK_DGRAM)
+            except OSError as exc:
+                return None, NodeResult.failure(target.node, f"BMC {target.address}: {exc.strerror or exc}")
+            sock.setblocking(False)
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+            self._sockets[family] = sock
+            assert self._selector is not None
+            self._selector.register(sock, selectors.EVENT_READ)
+        return _Session(target, attempt, list(target.cipher_suites), family, sockaddr, time.monotonic()), None
 
     def _capabilities(self, session: _Session) -> None:
         session.state = "caps"
-        self._send(session, rmcp.channel_auth_capabilities(session.target.privilege))
+        self._send(session, rmcp.channel_auth_capabilities(session.target.privilege, session.slot & 0x3F))
 
     def _handshake(self, session: _Session) -> None:
         suite = rmcp.SUITES[session.suites[0]]
         session.hand = rmcp.Handshake(suite, self.user, self.password, session.target.privilege)
+        session.hand.tag = (session.slot * 8 + session.handshakes * 4) & 0xFF  # then +1 per request
+        session.handshakes += 1
         session.state = "open"
         self._send(session, session.hand.open_request())
 
     def _send(self, session: _Session, packet: bytes) -> None:
         session.last = packet
         session.sent = time.monotonic()
+        self._scan_at = min(self._scan_at, session.sent + RESEND_AFTER)
         try:
-            session.sock.send(packet)
+            self._sockets[session.family].sendto(packet, session.sockaddr)
         except OSError as exc:
-            if exc.errno not in (errno.ECONNREFUSED, errno.EAGAIN, errno.EWOULDBLOCK):
+            if exc.errno not in (errno.ECONNREFUSED, errno.EAGAIN, errno.EWOULDBLOCK, errno.ENOBUFS):
                 self._fail(session, f"BMC {session.target.address}: {exc.strerror}", retryable=True)
 
     def _next_event(self, session: _Session) -> float:
@@ -197,33 +271,12 @@ class BatchRunner:
             retryable = False
         session.result = NodeResult.failure(session.target.node, reason, retryable=retryable)
 
-    def _readable(self, session: _Session, job: Job) -> None:
-        while True:
-            try:
-                packet = session.sock.recv(4096)
-            except (BlockingIOError, InterruptedError):
-                return
-            except ConnectionRefusedError:
-                continue  # ICMP port unreachable: the BMC may come up; the deadline decides
-            except OSError as exc:
-                self._fail(session, f"BMC {session.target.address}: {exc.strerror}", retryable=True)
-                return
-            if session.state == "closing":
-                session.state = "done"
-                return
-            if session.result is not None:
-                return
-            try:
-                self._advance(session, job, packet)
-            except rmcp.ProtocolError:
-                continue  # a stale or foreign packet: ignore it
-
     def _advance(self, session: _Session, job: Job, packet: bytes) -> None:
         address = session.target.address
         if session.state == "caps":
-            netfn, _seq, code, data = rmcp.parse_v15_response(packet)
-            if netfn != 0x07:
-                raise rmcp.ProtocolError("not an answer to Get Channel Authentication Capabilities")
+            netfn, sequence, code, data = rmcp.parse_v15_response(packet)
+            if netfn != 0x07 or sequence != session.slot & 0x3F:
+                raise rmcp.ProtocolError("not an answer to this Get Channel Authentication Capabilities")
             if code == 0 and len(data) > 1 and not data[1] & 0x80:
                 self._fail(session, f"BMC {address} does not speak IPMI 2.0 (lanplus)")
                 return
@@ -270,6 +323,8 @@ class BatchRunner:
                     return
                 session.state = "privilege" if job.raise_privilege else "command"
                 self._next_request(session, job)
+            else:
+                raise rmcp.ProtocolError("not the answer this session waits for")
             return
         netfn, sequence, code, data = hand.response(packet)
         if sequence != session.expected_seq or netfn & 1 == 0:
@@ -309,7 +364,29 @@ class BatchRunner:
         assert hand is not None
         packet, session.expected_seq = hand.request(0x06, 0x3C, hand.bmc_id.to_bytes(4, "little"))
         session.closing_until = time.monotonic() + CLOSE_WAIT
+        self._scan_at = min(self._scan_at, session.closing_until)
         try:
-            session.sock.send(packet)
+            self._sockets[session.family].sendto(packet, session.sockaddr)
         except OSError:
             session.state = "done"
+
+
+def _peer(sockaddr: tuple[Any, ...]) -> Peer:
+    return sockaddr[0], sockaddr[1]
+
+
+def _resolve(host: str, port: int) -> tuple[int, tuple[Any, ...]]:
+    """The address family and socket address of a BMC; an address literal is used as is
+    (in the canonical form the socket reports senders in), a name is resolved."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            packed = socket.inet_pton(family, host)
+        except (OSError, ValueError):
+            continue
+        canonical = socket.inet_ntop(family, packed)
+        return family, ((canonical, port) if family == socket.AF_INET else (canonical, port, 0, 0))
+    infos = socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_DGRAM)
+    if not infos:
+        raise OSError(f"no address for {host}")
+    family, _kind, _proto, _name, sockaddr = infos[0]
+    return family, tuple(sockaddr)

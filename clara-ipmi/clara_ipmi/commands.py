@@ -39,7 +39,7 @@ def _run(ctx: Context, nodes: NodeSet, verb: str, results: Callable[[], Iterator
         confirm_destructive(ctx, verb, nodes, always=always_ask)
     if ctx.options.dry_run:
         dry_run_report(ctx, verb, {"ipmi": nodes})
-    finish(ctx, results(), len(nodes), f"ipmi {verb}")
+    finish(ctx, results(), nodes, f"ipmi {verb}")
 
 
 @click.group(cls=NodeGroup)

@@ -58,7 +58,7 @@ class Suite:
 
     def hmac(self, key: bytes, data: bytes) -> bytes:
         """HMAC of ``data`` with the suite's hash."""
-        return hmac.new(key, data, self.digest).digest()
+        return hmac.digest(key, data, self.digest)
 
 
 SUITES = {
@@ -86,10 +86,11 @@ def parse_response(message: bytes) -> tuple[int, int, int, bytes]:
     return message[1] >> 2, message[4] >> 2, message[6], message[7:-1]
 
 
-def channel_auth_capabilities(privilege: int) -> bytes:
+def channel_auth_capabilities(privilege: int, sequence: int = 0) -> bytes:
     """Get Channel Authentication Capabilities (IPMI 1.5 session-less packet, channel E = this one,
-    bit 7 = also report IPMI 2.0 support): the first packet ipmitool and ipmipower send."""
-    message = ipmi_message(0x06, 0x38, 0, bytes([0x8E, privilege]))
+    bit 7 = also report IPMI 2.0 support): the first packet ipmitool and ipmipower send. The
+    answer carries ``sequence`` (0-63) back."""
+    message = ipmi_message(0x06, 0x38, sequence, bytes([0x8E, privilege]))
     return RMCP_HEADER + bytes([0x00]) + b"\x00" * 8 + bytes([len(message)]) + message
 
 
@@ -140,7 +141,9 @@ class Handshake:
     aes_key: bytes = b""
     sequence: int = 0
     request_sequence: int = 0
-    tag: int = 0
+    #: Message tag of the last setup request; starts at random so that sessions opened at once with
+    #: one BMC rarely share tags (answers are told apart by session id where the BMC gives it).
+    tag: int = field(default_factory=lambda: os.urandom(1)[0])
 
     # -- setup ------------------------------------------------------------
 
@@ -157,10 +160,11 @@ class Handshake:
         """Read the Open Session Response; return its status code (0: go on)."""
         if len(payload) < 2 or payload[0] != self.tag:
             raise ProtocolError("stale open session response")
+        self._check_console_id(payload, "open session response")
         if payload[1] != 0:
             return payload[1]
-        if len(payload) < 12 or struct.unpack_from("<I", payload, 4)[0] != self.console_id:
-            raise ProtocolError("open session response for another session")
+        if len(payload) < 12:
+            raise ProtocolError("short open session response")
         if not self.algorithms_match(payload):
             return ALGORITHMS_CHANGED
         self.bmc_id = struct.unpack_from("<I", payload, 8)[0]
@@ -174,6 +178,12 @@ class Handshake:
         wanted = ((0, self.suite.auth_algorithm), (1, self.suite.integrity_algorithm), (2, 1))
         return all(payload[12 + 8 * i] == kind and payload[16 + 8 * i] & 0x3F == algorithm
                    for i, (kind, algorithm) in enumerate(wanted))
+
+    def _check_console_id(self, payload: bytes, what: str) -> None:
+        """Open session response and RAKP 2 and 4 carry our session id at bytes 4-7 (an error answer
+        may stop before it): an answer with another id belongs to another session with this BMC."""
+        if len(payload) >= 8 and struct.unpack_from("<I", payload, 4)[0] != self.console_id:
+            raise ProtocolError(f"{what} for another session")
 
     def _role(self) -> int:
         return self.privilege | 0x10  # name-only lookup
@@ -190,10 +200,11 @@ class Handshake:
         (the BMC holds another password)."""
         if len(payload) < 2 or payload[0] != self.tag:
             raise ProtocolError("stale RAKP 2")
+        self._check_console_id(payload, "RAKP 2")
         if payload[1] != 0:
             return payload[1]
-        if len(payload) < 40 or struct.unpack_from("<I", payload, 4)[0] != self.console_id:
-            raise ProtocolError("RAKP 2 for another session")
+        if len(payload) < 40:
+            raise ProtocolError("short RAKP 2")
         self.bmc_random, self.bmc_guid, code = payload[8:24], payload[24:40], payload[40:]
         role_user = bytes([self._role(), len(self.user)]) + self.user
         expected = self.suite.hmac(self.password, struct.pack("<II", self.console_id, self.bmc_id)
@@ -217,6 +228,7 @@ class Handshake:
         """Check RAKP Message 4 (table 13-14): status code, or -1 for a bad integrity value."""
         if len(payload) < 2 or payload[0] != self.tag:
             raise ProtocolError("stale RAKP 4")
+        self._check_console_id(payload, "RAKP 4")
         if payload[1] != 0:
             return payload[1]
         check = self.suite.hmac(self.sik, self.console_random + struct.pack("<I", self.bmc_id) + self.bmc_guid)

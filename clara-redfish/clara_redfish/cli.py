@@ -51,7 +51,7 @@ def _power(action: PowerAction, name: str, text: str) -> None:
             confirm_destructive(ctx, verb, nodes)
         if ctx.options.dry_run and action is not PowerAction.STATUS:
             dry_run_report(ctx, verb, {NAME: nodes})
-        finish(ctx, _backend(ctx, "power").power(nodes, action), len(nodes), f"redfish {name}")
+        finish(ctx, _backend(ctx, "power").power(nodes, action), nodes, f"redfish {name}")
 
     redfish.add_command(click.command(name=name, help=text)(command))
 
@@ -69,7 +69,7 @@ def _boot(device: BootDevice, name: str, text: str) -> None:
         if ctx.options.dry_run:
             dry_run_report(ctx, f"boot {device.value}", {NAME: nodes})
         results = _backend(ctx, "boot_device").set_boot_device(nodes, device, persistent)
-        finish(ctx, results, len(nodes), f"redfish {name}")
+        finish(ctx, results, nodes, f"redfish {name}")
 
     redfish.add_command(click.command(name=name, help=text)(command))
 
@@ -84,7 +84,7 @@ _boot(BootDevice.DEFAULT, "dflt", "Clear the boot override: boot with the defaul
 @node_options()
 def sellist(ctx: Context, nodes: NodeSet) -> None:
     """Display the entire content of each node's system event log (SEL)."""
-    finish(ctx, _backend(ctx, "sel").sel_list(nodes), len(nodes), "redfish sellist")
+    finish(ctx, _backend(ctx, "sel").sel_list(nodes), nodes, "redfish sellist")
 
 
 @redfish.command()
@@ -94,14 +94,14 @@ def selclear(ctx: Context, nodes: NodeSet) -> None:
     confirm_destructive(ctx, "clear the event log of", nodes)
     if ctx.options.dry_run:
         dry_run_report(ctx, "clear the event log", {NAME: nodes})
-    finish(ctx, _backend(ctx, "sel").sel_clear(nodes), len(nodes), "redfish selclear")
+    finish(ctx, _backend(ctx, "sel").sel_clear(nodes), nodes, "redfish selclear")
 
 
 @redfish.command()
 @node_options()
 def getmac(ctx: Context, nodes: NodeSet) -> None:
     """Show the MAC addresses of each node's Ethernet interfaces."""
-    finish(ctx, _backend(ctx, "power").macs(nodes), len(nodes), "redfish getmac")
+    finish(ctx, _backend(ctx, "power").macs(nodes), nodes, "redfish getmac")
 
 
 @redfish.command()
@@ -117,4 +117,4 @@ def ping(ctx: Context, nodes: NodeSet, bmc: bool) -> None:
         settings = ctx.config.node_settings(NAME)
         hosts = {node: bmc_address(node, settings, 443)[0] for node in nodes}
     chunk = max(ctx.policy(NAME).parallel, 64)
-    finish(ctx, ping_results(list(nodes), hosts, chunk), len(nodes), "redfish ping")
+    finish(ctx, ping_results(list(nodes), hosts, chunk), nodes, "redfish ping")

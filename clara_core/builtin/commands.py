@@ -74,6 +74,7 @@ def _plugins_data(ctx: Context) -> dict[str, object]:
 def plugins_command(as_json: bool) -> None:
     """List installed plugins, their versions, backends and load errors."""
     ctx = clara_context()
+    ctx.plugins.discover(refresh=True)  # what is installed now; this also renews the entry-point cache
     ctx.plugins.load_all()
     data = _plugins_data(ctx)
     if as_json:

@@ -42,7 +42,7 @@ def _power_command(action: PowerAction) -> click.Command:
         if ctx.options.dry_run and action is not PowerAction.STATUS:
             dry_run_report(ctx, f"power {action.value}", ctx.split_by_backend("power", nodes))
         results = ctx.dispatch("power", nodes, lambda backend, subset: backend.power(subset, action))
-        finish(ctx, results, len(nodes), f"power {action.value}")
+        finish(ctx, results, nodes, f"power {action.value}")
 
     return click.command(name=action.value, help=helps[action])(command)
 
@@ -70,7 +70,7 @@ def _boot_command(device: BootDevice) -> click.Command:
         results = ctx.dispatch(
             "boot_device", nodes, lambda backend, subset: backend.set_boot_device(subset, device, persistent)
         )
-        finish(ctx, results, len(nodes), f"boot {device.value}")
+        finish(ctx, results, nodes, f"boot {device.value}")
 
     text = "Clear the boot override." if device is BootDevice.DEFAULT else f"Boot from {device.value} next."
     return click.command(name=device.value, help=text)(command)
@@ -94,7 +94,7 @@ def sel() -> None:
 @node_options()
 def sel_list(ctx: Context, nodes: NodeSet) -> None:
     """Show every entry of each node's event log."""
-    finish(ctx, ctx.dispatch("sel", nodes, lambda backend, subset: backend.sel_list(subset)), len(nodes), "sel list")
+    finish(ctx, ctx.dispatch("sel", nodes, lambda backend, subset: backend.sel_list(subset)), nodes, "sel list")
 
 
 @sel.command(name="clear")
@@ -104,7 +104,7 @@ def sel_clear(ctx: Context, nodes: NodeSet) -> None:
     confirm_destructive(ctx, "clear the event log of", nodes)
     if ctx.options.dry_run:
         dry_run_report(ctx, "clear the event log", ctx.split_by_backend("sel", nodes))
-    finish(ctx, ctx.dispatch("sel", nodes, lambda backend, subset: backend.sel_clear(subset)), len(nodes), "sel clear")
+    finish(ctx, ctx.dispatch("sel", nodes, lambda backend, subset: backend.sel_clear(subset)), nodes, "sel clear")
 
 
 @hookimpl

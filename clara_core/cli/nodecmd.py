@@ -152,8 +152,11 @@ def add_help_command(group: click.Group) -> click.Group:
     return group
 
 
-def finish(ctx: Context, results: Iterator[NodeResult], total: int, label: str = "") -> None:
+def finish(ctx: Context, results: Iterator[NodeResult], nodes: NodeSet | int, label: str = "") -> None:
     """Collect ``results`` (with a progress bar on a terminal), print them folded
-    or as JSON, and exit 0 when every node succeeded, 1 otherwise."""
-    code = report(collect(results, total, label), ctx.options.output)
+    or as JSON, and exit 0 when every node succeeded, 1 otherwise. ``nodes`` is
+    the node set the results answer (or only how many nodes there are)."""
+    whole = nodes if isinstance(nodes, NodeSet) else None
+    total = len(whole) if whole is not None else int(nodes)
+    code = report(collect(results, total, label), ctx.options.output, whole=whole)
     raise click.exceptions.Exit(code)

@@ -230,3 +230,21 @@ def test_add_help_command_prints_the_groups_help() -> None:
     result = CliRunner().invoke(tool, ["help"], prog_name="clara tool")
     assert result.exit_code == 0
     assert result.output.startswith("Usage: clara tool") and "A plugin's group." in result.output
+
+
+def test_launcher_imports_with_the_collector_paused_then_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The console script's launcher re-enables the garbage collector before the command runs,
+    with the objects of the imports frozen."""
+    import gc
+
+    import clara_core.cli.main
+    from clara_core.cli import launch
+
+    seen: list[tuple[bool, int]] = []
+    monkeypatch.setattr(clara_core.cli.main, "main", lambda: seen.append((gc.isenabled(), gc.get_freeze_count())))
+    try:
+        launch.main()
+    finally:
+        gc.unfreeze()
+    assert seen and seen[0][0] and seen[0][1] > 0
+    assert gc.isenabled()

@@ -8,6 +8,9 @@ import logging
 from pathlib import Path
 
 import pytest
+from ClusterShell.NodeSet import NodeSet
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from clara_core.config import Config
 from clara_core.errors import ClaraError
@@ -139,3 +142,22 @@ def test_write_private_keeps_owner_group_and_mode_of_the_old_file(tmp_path: Path
     info = target.stat()
     assert target.read_bytes() == b"new"
     assert (info.st_gid, info.st_mode & 0o777) == (1, 0o640)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(["on", "off", "error"]), min_size=1, max_size=40),
+       st.sampled_from(["node{}", "r1n{}", "10.0.{}.1", "c{}-ib"]))
+def test_fold_with_the_whole_set_is_the_same_fold(outcomes: list[str], pattern: str) -> None:
+    """Taking the largest group as "the node set minus the others" changes nothing but the cost."""
+    nodes = [pattern.format(i) for i in range(len(outcomes))]
+    results = [NodeResult.failure(n, "timeout") if o == "error" else NodeResult.success(n, o)
+               for n, o in zip(nodes, outcomes, strict=True)]
+    plain = [(str(s), r.text, r.ok) for s, r in fold(results)]
+    assert [(str(s), r.text, r.ok) for s, r in fold(results, NodeSet.fromlist(nodes))] == plain
+
+
+def test_fold_does_not_trust_a_whole_set_that_does_not_match() -> None:
+    """A result for a node outside the set (or a node without result) falls back to plain folding."""
+    results = [NodeResult.success("n1", "on"), NodeResult.success("n9", "on"), NodeResult.success("n3", "off")]
+    folded = [(str(s), r.text) for s, r in fold(results, NodeSet("n[1-3]"))]
+    assert folded == [("n[1,9]", "on"), ("n3", "off")]

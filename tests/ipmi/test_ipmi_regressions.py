@@ -237,3 +237,37 @@ def test_connect_probe_stops_on_wrong_password(ipmi_env: IpmiEnv, monkeypatch: p
     monkeypatch.setattr(tools.subprocess, "run", hangs)
     argv, _env = tools.connect_argv(ctx, "node000", False, False)
     assert argv[argv.index("-C") + 1] == "3" and argv[-2:] == ["sol", "activate"]
+
+
+# -- 10. one socket for every session: answers reach their session, also when BMCs are shared -----
+
+
+def test_nodes_sharing_a_bmc_get_their_own_answers(ipmi_env: IpmiEnv, run_clara) -> None:
+    """Several sessions with one BMC at once (a shared chassis BMC, or the same BMC under two
+    names): each answer reaches the session it belongs to, and every node is answered."""
+    host = ipmi_env.bmc("node001").host
+    ipmi_env.configure(**{f"ipmi__alias{i}": {"bmc_host": host} for i in range(3)})
+    ipmi_env.bmc("node001").set_power(True)
+    result = run_clara("power", "status", "node000,node001,alias[0-2]")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert sorted(result.stdout.splitlines()) == ["alias[0-2],node001: on", "node000: off"]
+
+
+def test_one_socket_serves_every_session(ipmi_env: IpmiEnv) -> None:
+    """The batched engine opens one UDP socket per address family, not one per node."""
+    from clara_ipmi.batch import BatchRunner, Job
+    from clara_ipmi.settings import Targets
+
+    from clara_core import FanoutPolicy
+    from clara_core.config import Config
+
+    ipmi_env.configure()
+    targets = Targets(Config.load()).resolve([f"node00{i}" for i in range(3)])
+    runner = BatchRunner("admin", PASSWORD, FanoutPolicy(parallel=8, timeout=10))
+    seen: list[int] = []
+    results = []
+    for result in runner.run(list(targets.values()), Job(((0, 1, b""),), lambda answers: "ok")):
+        seen.append(len(runner._sockets))
+        results.append(result)
+    assert [r.ok for r in results] == [True] * 3, results
+    assert seen == [1, 1, 1] and runner._sockets == {}

@@ -87,7 +87,7 @@ def _change(ctx: Context, nodes: NodeSet, state: str, reason: str | None = None,
         confirm_destructive(ctx, verb, nodes)
     if ctx.options.dry_run:
         _dry_run(verb, nodes, reason)
-    finish(ctx, backend.set_state(nodes, state, reason), len(nodes), f"slurm {verb}")
+    finish(ctx, backend.set_state(nodes, state, reason), nodes, f"slurm {verb}")
 
 
 def _listing(ctx: Context, kind: str) -> None:
@@ -118,7 +118,7 @@ def health(ctx: Context, nodes: NodeSet) -> None:
     if ctx.options.dry_run:
         _dry_run(f"run {script!r}", nodes)
     policy = ctx.policy("slurm")
-    finish(ctx, run_health(nodes, script, worker, policy.parallel, policy.timeout), len(nodes), "slurm health")
+    finish(ctx, run_health(nodes, script, worker, policy.parallel, policy.timeout), nodes, "slurm health")
 
 
 @slurm.command()

@@ -124,7 +124,7 @@ def site() -> None:
 @node_options()
 def hello(ctx: Context, nodes: NodeSet) -> None:
     """Greet each node."""
-    finish(ctx, ctx.fanout(nodes, lambda node: f"hello {node}"), len(nodes))
+    finish(ctx, ctx.fanout(nodes, lambda node: f"hello {node}"), nodes)
 
 
 @hookimpl
