@@ -12,6 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+# ``fanout`` names both a submodule and a function: importing the submodule (which the core
+# does) would set the package attribute to the module, so the function is bound here for good.
+from clara_core.fanout import FanoutPolicy, fanout
+
 if TYPE_CHECKING:
     from clara_core.config import Config, NodeSettings
     from clara_core.errors import (
@@ -25,7 +29,6 @@ if TYPE_CHECKING:
         UnsupportedError,
         UsageError,
     )
-    from clara_core.fanout import FanoutPolicy, fanout
     from clara_core.hookspecs import hookimpl
     from clara_core.logs import register_secret
     from clara_core.nodes import bmc_address, bmc_host, is_ip_address, parse_nodeset
@@ -37,7 +40,6 @@ _EXPORTS = {
     "AuthenticationError": "errors", "BackendNotFound": "errors", "ClaraError": "errors", "ConfigError": "errors",
     "NodeError": "errors", "NodeSetError": "errors", "TransientNodeError": "errors", "UnsupportedError": "errors",
     "UsageError": "errors",
-    "FanoutPolicy": "fanout", "fanout": "fanout",
     "hookimpl": "hookspecs",
     "register_secret": "logs",
     "bmc_address": "nodes", "bmc_host": "nodes", "is_ip_address": "nodes", "parse_nodeset": "nodes",
@@ -72,7 +74,12 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
-        raise AttributeError(f"module 'clara_core' has no attribute {name!r}")
+        if name.startswith("_"):
+            raise AttributeError(f"module 'clara_core' has no attribute {name!r}")
+        try:  # ``import clara_core; clara_core.errors.ClaraError`` worked before the exports were lazy
+            return importlib.import_module(f"clara_core.{name}")
+        except ModuleNotFoundError:
+            raise AttributeError(f"module 'clara_core' has no attribute {name!r}") from None
     value = getattr(importlib.import_module(f"clara_core.{module}"), name)
     globals()[name] = value
     return value

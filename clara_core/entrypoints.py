@@ -5,10 +5,12 @@ costs more than the rest of Clara's start-up, and a command such as
 ``clara power status`` runs thousands of times a day. The entries of Clara's
 groups are therefore copied to ``$XDG_CACHE_HOME/clara/entry-points-<id>.json``
 (``~/.cache/clara`` by default, one file per interpreter and ``sys.path``) with a key made
-of the interpreter and of every ``sys.path`` directory with its modification
-time: installing, upgrading or removing a distribution adds or removes entries
-of its ``site-packages`` directory, which changes that time, so the copy is
-never used once it may be stale.
+of the interpreter, of every ``sys.path`` directory with its modification
+time (installing, upgrading or removing a distribution adds or removes entries
+of its ``site-packages`` directory) and of every distribution's
+``entry_points.txt`` with its size and time (an install that rewrites one in
+place). A state that changed in the last two seconds (an install may still be
+writing) is read but not cached.
 
 The cache is only a copy: a missing, stale, corrupt or foreign file (not owned
 by the user, or writable by others) is ignored and rebuilt from the metadata;
@@ -24,6 +26,7 @@ import json
 import os
 import stat
 import sys
+import time
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -45,7 +48,7 @@ class PluginEntryPoint:
 
     def load(self) -> Any:
         """Import the module of ``module`` or ``module:attribute.path`` and return the object."""
-        module_name, _, attributes = self.value.partition(":")
+        module_name, _, attributes = self.value.split("[", 1)[0].partition(":")  # "mod:obj [extra]"
         found: Any = importlib.import_module(module_name.strip())
         for attribute in filter(None, attributes.strip().split(".")):
             found = getattr(found, attribute)
@@ -63,17 +66,37 @@ def _cache_file() -> Path:
     return cache_dir() / f"entry-points-{zlib.crc32(environment):08x}.json"
 
 
-def _key(groups: tuple[str, ...]) -> list[Any]:
-    """What the cached entries depend on: the interpreter, the groups, and each ``sys.path``
-    entry with the modification time of its directory (None when it is not one)."""
+#: Seconds: a state younger than this may still be changing (pip writes a distribution's files one
+#: after the other; some filesystems keep coarse times), so it is read but not cached.
+SETTLE = 2.0
+
+
+def _key(groups: tuple[str, ...]) -> tuple[list[Any], float]:
+    """What the cached entries depend on: the interpreter, the groups, each ``sys.path``
+    entry with the modification time of its directory (None when it is not one), and each
+    distribution's ``entry_points.txt`` there (size and time); with the newest of the times."""
     paths: list[Any] = []
+    newest = 0
     for entry in sys.path:
+        directory = entry or "."
         try:
-            mtime: int | None = os.stat(entry or ".").st_mtime_ns
+            mtime = os.stat(directory).st_mtime_ns
         except OSError:
-            mtime = None
-        paths.append([entry, mtime])
-    return [_FORMAT, sys.version, list(groups), paths]
+            paths.append([entry, None])
+            continue
+        newest = max(newest, mtime)
+        files: list[Any] = []
+        with contextlib.suppress(OSError), os.scandir(directory) as listing:
+            for item in listing:
+                if item.name.endswith((".dist-info", ".egg-info")):
+                    try:
+                        info = os.stat(os.path.join(item.path, "entry_points.txt"))
+                    except OSError:
+                        continue
+                    newest = max(newest, info.st_mtime_ns)
+                    files.append([item.name, info.st_size, info.st_mtime_ns])
+        paths.append([entry, mtime, sorted(files)])
+    return [_FORMAT, sys.version, list(groups), paths], newest / 1e9
 
 
 def from_metadata(groups: Iterable[str]) -> list[PluginEntryPoint]:
@@ -113,6 +136,9 @@ def _write(path: Path, key: list[Any], entries: list[PluginEntryPoint]) -> None:
     temporary = path.with_name(f".{path.name}.{os.getpid()}")
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        folder = os.lstat(path.parent)
+        if not stat.S_ISDIR(folder.st_mode) or folder.st_uid != os.geteuid():
+            return  # a symlink or someone else's directory (sudo with the user's HOME): no cache
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(data, handle)
@@ -125,12 +151,13 @@ def _write(path: Path, key: list[Any], entries: list[PluginEntryPoint]) -> None:
 def entry_points(groups: tuple[str, ...], refresh: bool = False) -> list[PluginEntryPoint]:
     """The entry points of ``groups``: from the cache when it is still valid (unless
     ``refresh``), else from the metadata, which then replaces the cache."""
-    key = _key(groups)
+    key, newest = _key(groups)
     path = _cache_file()
     if not refresh:
         cached = _read(path, key)
         if cached is not None:
             return cached
     entries = from_metadata(groups)
-    _write(path, key, entries)
+    if time.time() - newest > SETTLE:
+        _write(path, key, entries)
     return entries

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from ClusterShell.NodeSet import NodeSet, NodeSetException
+from ClusterShell.NodeSet import NodeSet
 
 from clara_core.config import NodeSettings
 from clara_core.errors import NodeSetError
@@ -21,10 +21,9 @@ def parse_nodeset(text: str) -> NodeSet:
         raise NodeSetError("empty node set")
     try:
         nodes = NodeSet(text)
-    except NodeSetException as exc:
-        raise NodeSetError(f"invalid node set {text!r}: {exc}") from None
-    except Exception as exc:  # group sources can fail in their own ways
-        raise NodeSetError(f"invalid node set {text!r}: {exc}") from None
+    except Exception as exc:  # NodeSetException, or a group source failing in its own way
+        reason = " ".join(str(exc).split())  # ClusterShell quotes the input, newlines included: one line
+        raise NodeSetError(f"invalid node set {text!r}: {reason}") from None
     if len(nodes) == 0:
         hint = " (unknown or empty group?)" if "@" in text else ""
         raise NodeSetError(f"node set {text!r} is empty{hint}")

@@ -83,11 +83,16 @@ class PluginManager:
         already known are kept as they are."""
         only = _env_list("CLARA_PLUGINS")
         found = entry_points(GROUPS, refresh=refresh)
-        if refresh:  # forget what a stale cache named, is not installed any more and is not registered
+        if refresh:  # forget what a stale copy said of plugins not imported yet, or not installed any more
             installed = {ep.name for ep in found if ep.group == ENTRY_POINT_GROUP}
-            for name in [n for n in self.plugins if n not in installed and self.pm.get_plugin(n) is None]:
+            stale = {n for n in self.plugins if n in self._pending
+                     or (n not in installed and self.pm.get_plugin(n) is None)}
+            for name in stale:
                 self._pending.pop(name, None)
+                self._declared.discard(name)
                 del self.plugins[name]
+            self._command_index = {c: p for c, p in self._command_index.items() if p not in stale}
+            self._backend_index = {b: p for b, p in self._backend_index.items() if p not in stale}
         by_module: dict[str, str] = {}
         for ep in sorted((ep for ep in found if ep.group == ENTRY_POINT_GROUP), key=lambda e: e.name):
             if (only is not None and ep.name not in only) or ep.name in self.plugins:

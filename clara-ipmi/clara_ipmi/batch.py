@@ -2,9 +2,10 @@
 
 Each node gets a small state machine (channel authentication capabilities,
 open session, RAKP 1-4, optional privilege raise, the commands, close
-session), all driven by one ``selectors`` loop in the calling thread over one
-UDP socket per address family: no thread, process or file descriptor per
-node, so thousands of sessions can be in flight. Answers are routed to their
+session), all driven by one ``selectors`` loop in the calling thread over a
+few shared UDP sockets (as many sessions on each as its receive buffer can
+hold answers for): no thread, process or file descriptor per node, so
+thousands of sessions can be in flight. Answers are routed to their
 session by the BMC's address (and, when several sessions share a BMC, by the
 session ids and tags each state machine checks). The loop honours the ``[ipmi]`` fan-out policy itself:
 ``parallel`` sessions at most, ``timeout`` per attempt, ``retries`` for
@@ -52,11 +53,15 @@ class Job:
     once: bool = False
 
 
-#: Bytes of receive buffer asked for the shared socket, so a burst of answers is not dropped.
+#: Bytes of receive buffer asked for each shared socket (the kernel caps it at net.core.rmem_max).
 RECEIVE_BUFFER = 1 << 21
+#: Receive-buffer bytes counted per session of a socket: room for its answer and a late duplicate.
+BUFFER_PER_SESSION = 4096
+#: Sessions with one BMC at once: each gets its own block of 8 of the 256 RMCP+ message tags.
+MAX_SESSIONS_PER_BMC = 32
 
-#: A BMC's address as the socket reports the sender of a datagram: (host, port).
-Peer = tuple[str, int]
+#: A BMC's address as the socket reports the sender of a datagram: (host, port[, scope id]).
+Peer = tuple[Any, ...]
 
 
 @dataclass(eq=False)
@@ -67,6 +72,7 @@ class _Session:
     family: int
     sockaddr: tuple[Any, ...]
     started: float
+    sock: socket.socket | None = None
     hand: rmcp.Handshake | None = None
     state: str = "caps"
     step: int = 0
@@ -94,7 +100,8 @@ class BatchRunner:
         #: When a timer (resend, deadline, close wait) may be due next: all sessions are checked then.
         self._scan_at = 0.0
         self._selector: selectors.BaseSelector | None = None
-        self._sockets: dict[int, socket.socket] = {}
+        #: The shared sockets: each with its family, how many sessions it may carry, and carries.
+        self._sockets: dict[socket.socket, list[int]] = {}
 
     # -- the loop -------------------------------------------------------------
 
@@ -112,22 +119,29 @@ class BatchRunner:
                 # Only sessions that got a packet are looked at, plus all of them when a timer
                 # may be due: the work per turn follows the traffic, not the number of sessions.
                 touched: set[_Session] = set()
+                waiting: list[tuple[BmcTarget, int]] = []  # their BMC has too many sessions already
                 while pending and active < self.policy.parallel:
                     target, attempt = pending.popleft()
                     session, failure = self._start(target, attempt)
+                    if failure is None and session is not None:
+                        sharing = by_peer.setdefault(_peer(session.sockaddr), [])
+                        if len(sharing) >= MAX_SESSIONS_PER_BMC:
+                            waiting.append((target, attempt))
+                            continue
+                        failure = self._attach(session)
                     if failure is not None:
                         yield failure
                         continue
                     assert session is not None
                     active += 1
                     live.add(session)
-                    sharing = by_peer.setdefault(_peer(session.sockaddr), [])
                     taken = {s.slot for s in sharing}
                     session.slot = next(slot for slot in range(len(sharing) + 1) if slot not in taken)
                     sharing.append(session)
                     self._capabilities(session)
                     if session.result is not None:
                         touched.add(session)
+                pending.extendleft(reversed(waiting))
                 now = time.monotonic()
                 wait = 0.0 if touched else max(0.0, min(self._scan_at - now, 0.25))
                 for key, _events in self._selector.select(wait):
@@ -156,6 +170,8 @@ class BatchRunner:
                             self._close(session)
                     if session.state == "done" or (session.state == "closing" and now > session.closing_until):
                         live.discard(session)
+                        assert session.sock is not None
+                        self._sockets[session.sock][2] -= 1
                         peer = _peer(session.sockaddr)
                         sharing = by_peer.get(peer, [])
                         if session in sharing:
@@ -163,7 +179,7 @@ class BatchRunner:
                         if not sharing:
                             by_peer.pop(peer, None)
         finally:
-            for sock in self._sockets.values():
+            for sock in self._sockets:
                 sock.close()
             self._selector.close()
             self._sockets = {}
@@ -178,7 +194,7 @@ class BatchRunner:
                 break
             except OSError:
                 break  # an ICMP error or the like: each session's deadline decides
-            sessions = by_peer.get(_peer(sender))
+            sessions = [s for s in by_peer.get(_peer(sender), ()) if s.sock is sock]
             if sessions:
                 session = self._deliver(sessions, job, packet)
                 if session is not None:
@@ -210,18 +226,27 @@ class BatchRunner:
             # UnicodeError: a label over 63 characters (idna) -- a bad name fails its node only
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
             return None, NodeResult.failure(target.node, f"cannot resolve BMC host {target.host} ({reason})")
-        if family not in self._sockets:
+        return _Session(target, attempt, list(target.cipher_suites), family, sockaddr, time.monotonic()), None
+
+    def _attach(self, session: _Session) -> NodeResult | None:
+        """Give ``session`` a shared socket with room left, opening one if needed; a failure if none."""
+        sock = next((shared for shared, (family, capacity, carried) in self._sockets.items()
+                     if family == session.family and carried < capacity), None)
+        if sock is None:
             try:
-                sock = socket.socket(family, socket.SOCK_DGRAM)
+                sock = socket.socket(session.family, socket.SOCK_DGRAM)
             except OSError as exc:
-                return None, NodeResult.failure(target.node, f"BMC {target.address}: {exc.strerror or exc}")
+                return NodeResult.failure(session.target.node, f"BMC {session.target.address}: {exc.strerror or exc}")
             sock.setblocking(False)
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
-            self._sockets[family] = sock
+            capacity = max(16, sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) // BUFFER_PER_SESSION)
+            self._sockets[sock] = [session.family, capacity, 0]
             assert self._selector is not None
             self._selector.register(sock, selectors.EVENT_READ)
-        return _Session(target, attempt, list(target.cipher_suites), family, sockaddr, time.monotonic()), None
+        self._sockets[sock][2] += 1
+        session.sock = sock
+        return None
 
     def _capabilities(self, session: _Session) -> None:
         session.state = "caps"
@@ -238,9 +263,10 @@ class BatchRunner:
     def _send(self, session: _Session, packet: bytes) -> None:
         session.last = packet
         session.sent = time.monotonic()
-        self._scan_at = min(self._scan_at, session.sent + RESEND_AFTER)
+        self._scan_at = min(self._scan_at, session.sent + RESEND_AFTER, session.started + self.policy.timeout)
+        assert session.sock is not None
         try:
-            self._sockets[session.family].sendto(packet, session.sockaddr)
+            session.sock.sendto(packet, session.sockaddr)
         except OSError as exc:
             if exc.errno not in (errno.ECONNREFUSED, errno.EAGAIN, errno.EWOULDBLOCK, errno.ENOBUFS):
                 self._fail(session, f"BMC {session.target.address}: {exc.strerror}", retryable=True)
@@ -365,13 +391,18 @@ class BatchRunner:
         packet, session.expected_seq = hand.request(0x06, 0x3C, hand.bmc_id.to_bytes(4, "little"))
         session.closing_until = time.monotonic() + CLOSE_WAIT
         self._scan_at = min(self._scan_at, session.closing_until)
+        assert session.sock is not None
         try:
-            self._sockets[session.family].sendto(packet, session.sockaddr)
+            session.sock.sendto(packet, session.sockaddr)
         except OSError:
             session.state = "done"
 
 
 def _peer(sockaddr: tuple[Any, ...]) -> Peer:
+    """The key of a BMC: host and port, plus the scope id of an IPv6 address (two link-local
+    BMCs with one address on two interfaces are two BMCs)."""
+    if len(sockaddr) >= 4:
+        return str(sockaddr[0]).split("%", 1)[0], sockaddr[1], sockaddr[3]
     return sockaddr[0], sockaddr[1]
 
 

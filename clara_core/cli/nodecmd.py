@@ -152,11 +152,11 @@ def add_help_command(group: click.Group) -> click.Group:
     return group
 
 
-def finish(ctx: Context, results: Iterator[NodeResult], nodes: NodeSet | int, label: str = "") -> None:
+def finish(ctx: Context, results: Iterator[NodeResult], total: NodeSet | int, label: str = "") -> None:
     """Collect ``results`` (with a progress bar on a terminal), print them folded
-    or as JSON, and exit 0 when every node succeeded, 1 otherwise. ``nodes`` is
-    the node set the results answer (or only how many nodes there are)."""
-    whole = nodes if isinstance(nodes, NodeSet) else None
-    total = len(whole) if whole is not None else int(nodes)
-    code = report(collect(results, total, label), ctx.options.output, whole=whole)
+    or as JSON, and exit 0 when every node succeeded, 1 otherwise. ``total`` is
+    the node set the results answer (cheaper to fold), or how many nodes there are."""
+    whole = total if isinstance(total, NodeSet) else None
+    count = len(whole) if whole is not None else int(total)
+    code = report(collect(results, count, label), ctx.options.output, whole=whole)
     raise click.exceptions.Exit(code)

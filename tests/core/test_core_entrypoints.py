@@ -33,6 +33,12 @@ def _probe(env: dict[str, str]) -> tuple[str, str]:
     return out[0], out[1].strip()
 
 
+def _settled(*paths: Path) -> None:
+    """Date ``paths`` a minute back: a state younger than two seconds is not cached."""
+    for path in paths:
+        os.utime(path, (time.time() - 60, time.time() - 60))
+
+
 def _cache_files(home: Path) -> list[Path]:
     return sorted((home / "clara").glob("entry-points-*.json"))
 
@@ -47,6 +53,7 @@ def cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_second_start_reads_the_cache_not_the_metadata(cache_home: Path, tmp_path: Path) -> None:
     env = {"XDG_CACHE_HOME": str(cache_home), "PYTHONPATH": str(tmp_path / "site")}
     (tmp_path / "site").mkdir()
+    _settled(tmp_path / "site")
     first, plugins = _probe(env)
     assert first == "metadata"
     assert "ipmi" in plugins
@@ -57,21 +64,35 @@ def test_second_start_reads_the_cache_not_the_metadata(cache_home: Path, tmp_pat
 
 
 def test_a_change_in_a_path_directory_invalidates_the_cache(cache_home: Path, tmp_path: Path) -> None:
-    """Installing a distribution adds a directory to site-packages: its mtime changes, the cache is stale."""
+    """Installing a distribution adds a directory to site-packages (its mtime changes), then
+    writes the distribution's entry_points.txt (maybe later, maybe in place): either is seen."""
     site = tmp_path / "site"
     site.mkdir()
+    _settled(site)
     env = {"XDG_CACHE_HOME": str(cache_home), "PYTHONPATH": str(site)}
     _probe(env)
     assert _probe(env)[0] == "cache"
     dist = site / "clara_new_plugin-1.0.dist-info"
-    time.sleep(0.01)
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: clara-new-plugin\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text("[clara]\nnewplugin = clara_new_plugin\n")
+    assert _probe(env)[0] == "metadata"
+    assert _probe(env)[0] == "metadata"  # changed less than two seconds ago: read, not cached
+    _settled(dist / "METADATA", dist, site)
     source, plugins = _probe(env)
-    assert source == "metadata"
-    assert "newplugin" in plugins
+    assert "newplugin" not in plugins
     assert _probe(env) == ("cache", plugins)
+
+    entry_points_txt = dist / "entry_points.txt"
+    entry_points_txt.write_text("[clara]\nnewplugin = clara_new_plugin\n")
+    _settled(entry_points_txt, dist)
+    source, plugins = _probe(env)
+    assert source == "metadata" and "newplugin" in plugins
+    assert _probe(env) == ("cache", plugins)
+
+    entry_points_txt.write_text("[clara]\nrenamed = clara_new_plugin\n")  # rewritten in place
+    _settled(entry_points_txt, dist)
+    source, plugins = _probe(env)
+    assert source == "metadata" and "renamed" in plugins and "newplugin" not in plugins
 
 
 def test_corrupt_foreign_or_open_caches_are_ignored(cache_home: Path) -> None:
@@ -128,3 +149,15 @@ def test_entry_point_values_with_attributes() -> None:
     assert PluginEntryPoint("clara", "x", "os.path").load() is os.path
     assert PluginEntryPoint("clara", "x", "os.path:join").load() is os.path.join
     assert PluginEntryPoint("clara", "x", "os : path.join").load() is os.path.join
+    assert PluginEntryPoint("clara", "x", "os.path:join [extra]").load() is os.path.join
+
+
+def test_no_cache_in_a_directory_that_is_not_ours(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cache directory that is a symlink (sudo keeping the user's HOME) is not written through."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "clara").symlink_to(elsewhere)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert entry_points(GROUPS) == from_metadata(GROUPS)
+    assert list(elsewhere.iterdir()) == []

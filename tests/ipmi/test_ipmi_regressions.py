@@ -4,8 +4,10 @@ command-line corner cases."""
 
 from __future__ import annotations
 
+import socket
 import struct
 import time
+from typing import Any
 
 import pytest
 from clara_ipmi import rmcp
@@ -253,21 +255,52 @@ def test_nodes_sharing_a_bmc_get_their_own_answers(ipmi_env: IpmiEnv, run_clara)
     assert sorted(result.stdout.splitlines()) == ["alias[0-2],node001: on", "node000: off"]
 
 
+def _shared_targets(ipmi_env: IpmiEnv, count: int) -> list[Any]:
+    """``count`` node names spread over the lab's first three BMCs."""
+    from clara_ipmi.settings import BmcTarget
+
+    bmcs = [ipmi_env.bmc(f"node00{i}") for i in range(3)]
+    return [BmcTarget(f"n{i}", bmcs[i % 3].host, bmcs[i % 3].port) for i in range(count)]
+
+
 def test_one_socket_serves_every_session(ipmi_env: IpmiEnv) -> None:
-    """The batched engine opens one UDP socket per address family, not one per node."""
+    """The batched engine shares one UDP socket among the sessions, not one per node."""
     from clara_ipmi.batch import BatchRunner, Job
-    from clara_ipmi.settings import Targets
 
     from clara_core import FanoutPolicy
-    from clara_core.config import Config
 
-    ipmi_env.configure()
-    targets = Targets(Config.load()).resolve([f"node00{i}" for i in range(3)])
     runner = BatchRunner("admin", PASSWORD, FanoutPolicy(parallel=8, timeout=10))
     seen: list[int] = []
     results = []
-    for result in runner.run(list(targets.values()), Job(((0, 1, b""),), lambda answers: "ok")):
+    for result in runner.run(_shared_targets(ipmi_env, 3), Job(((0, 1, b""),), lambda answers: "ok")):
         seen.append(len(runner._sockets))
         results.append(result)
     assert [r.ok for r in results] == [True] * 3, results
     assert seen == [1, 1, 1] and runner._sockets == {}
+
+
+def test_sockets_and_sessions_per_bmc_are_bounded(ipmi_env: IpmiEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+    """More sessions than one socket's buffer holds answers for go to a second socket; more
+    sessions with one BMC than it has tag blocks for wait their turn. Every node is answered."""
+    from clara_ipmi import batch
+
+    from clara_core import FanoutPolicy
+
+    monkeypatch.setattr(batch, "BUFFER_PER_SESSION", 1 << 40)  # 16 sessions per socket
+    monkeypatch.setattr(batch, "MAX_SESSIONS_PER_BMC", 8)  # 10 nodes per BMC: 2 wait
+    runner = batch.BatchRunner("admin", PASSWORD, FanoutPolicy(parallel=30, timeout=20))
+    most = 0
+    results = []
+    for result in runner.run(_shared_targets(ipmi_env, 30), batch.Job(((0, 1, b""),), lambda answers: "ok")):
+        most = max(most, len(runner._sockets))
+        results.append(result)
+    assert sorted(r.node for r in results if r.ok) == sorted(f"n{i}" for i in range(30)), results
+    assert most == 2 and runner._sockets == {}
+
+
+def test_ipv6_peers_keep_their_scope() -> None:
+    from clara_ipmi.batch import _peer, _resolve
+
+    assert _peer(("fe80::1%eth0", 623, 0, 2)) == _peer(("fe80::1", 623, 0, 2)) != _peer(("fe80::1", 623, 0, 3))
+    assert _resolve("::0001", 623) == (socket.AF_INET6, ("::1", 623, 0, 0))
+    assert _resolve("127.0.0.1", 623) == (socket.AF_INET, ("127.0.0.1", 623))
