@@ -7,21 +7,25 @@ few shared UDP sockets (as many sessions on each as its receive buffer can
 hold answers for): no thread, process or file descriptor per node, so
 thousands of sessions can be in flight. Answers are routed to their
 session by the BMC's address (and, when several sessions share a BMC, by the
-session ids and tags each state machine checks). The loop honours the ``[ipmi]`` fan-out policy itself:
-``parallel`` sessions at most, ``timeout`` per attempt, ``retries`` for
-nodes that did not answer (never for a refused password, and never once a
-non-idempotent command such as a power action was sent: no resend either),
-cipher suites in the configured order (17 then 3 by default).
+session ids and tags each state machine checks).
+
+The loop honours the ``[ipmi]`` fan-out policy itself: ``parallel``
+sessions at most, ``timeout`` per attempt, ``retries`` for nodes that did
+not answer (never for a refused password, and never once a non-idempotent
+command such as a power action was sent: no resend either) after
+``backoff`` seconds (doubling), first attempts ``stagger`` seconds apart,
+two attempts on one node at least ``min_interval`` apart, and cipher suites
+in the configured order (17 then 3 by default).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import heapq
 import selectors
 import socket
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,9 +63,21 @@ RECEIVE_BUFFER = 1 << 21
 BUFFER_PER_SESSION = 4096
 #: Sessions with one BMC at once: each gets its own block of 8 of the 256 RMCP+ message tags.
 MAX_SESSIONS_PER_BMC = 32
+#: Seconds before an attempt whose BMC has MAX_SESSIONS_PER_BMC sessions already is tried again.
+BMC_BUSY_WAIT = 0.05
 
 #: A BMC's address as the socket reports the sender of a datagram: (host, port[, scope id]).
 Peer = tuple[Any, ...]
+
+
+@dataclass(order=True)
+class _Start:
+    """An attempt waiting for its time: the earliest first, then in the order of the node set."""
+
+    not_before: float
+    order: int
+    target: BmcTarget = field(compare=False)
+    attempt: int = field(compare=False)
 
 
 @dataclass(eq=False)
@@ -107,7 +123,14 @@ class BatchRunner:
 
     def run(self, targets: list[BmcTarget], job: Job) -> Iterator[NodeResult]:
         """Yield one result per target, as they come."""
-        pending: deque[tuple[BmcTarget, int]] = deque((t, 0) for t in dict.fromkeys(targets))
+        policy = self.policy
+        start = time.monotonic()
+        # Attempts not started yet, earliest first: first attempts ``stagger`` apart, retries after
+        # ``backoff`` (doubling), and never two starts on one node closer than ``min_interval``.
+        pending = [_Start(start + i * policy.stagger, i, target, 0) for i, target in enumerate(dict.fromkeys(targets))]
+        heapq.heapify(pending)
+        order = len(pending)
+        last_start: dict[str, float] = {}
         self._selector = selectors.DefaultSelector()
         self._sockets = {}
         live: set[_Session] = set()
@@ -119,14 +142,19 @@ class BatchRunner:
                 # Only sessions that got a packet are looked at, plus all of them when a timer
                 # may be due: the work per turn follows the traffic, not the number of sessions.
                 touched: set[_Session] = set()
-                waiting: list[tuple[BmcTarget, int]] = []  # their BMC has too many sessions already
-                while pending and active < self.policy.parallel:
-                    target, attempt = pending.popleft()
-                    session, failure = self._start(target, attempt)
+                now = time.monotonic()
+                while pending and pending[0].not_before <= now and active < policy.parallel:
+                    due = heapq.heappop(pending)
+                    node = due.target.node
+                    gap = last_start.get(node, -1e9) + policy.min_interval - now
+                    if gap > 0:
+                        heapq.heappush(pending, _Start(now + gap, due.order, due.target, due.attempt))
+                        continue
+                    session, failure = self._start(due.target, due.attempt)
                     if failure is None and session is not None:
                         sharing = by_peer.setdefault(_peer(session.sockaddr), [])
-                        if len(sharing) >= MAX_SESSIONS_PER_BMC:
-                            waiting.append((target, attempt))
+                        if len(sharing) >= MAX_SESSIONS_PER_BMC:  # its BMC's turn comes when one ends
+                            heapq.heappush(pending, _Start(now + BMC_BUSY_WAIT, due.order, due.target, due.attempt))
                             continue
                         failure = self._attach(session)
                     if failure is not None:
@@ -134,6 +162,7 @@ class BatchRunner:
                         continue
                     assert session is not None
                     active += 1
+                    last_start[node] = now
                     live.add(session)
                     taken = {s.slot for s in sharing}
                     session.slot = next(slot for slot in range(len(sharing) + 1) if slot not in taken)
@@ -141,9 +170,11 @@ class BatchRunner:
                     self._capabilities(session)
                     if session.result is not None:
                         touched.add(session)
-                pending.extendleft(reversed(waiting))
                 now = time.monotonic()
-                wait = 0.0 if touched else max(0.0, min(self._scan_at - now, 0.25))
+                wake = self._scan_at
+                if pending and active < policy.parallel:
+                    wake = min(wake, pending[0].not_before)
+                wait = 0.0 if touched else max(0.0, min(wake - now, 0.25))
                 for key, _events in self._selector.select(wait):
                     touched.update(self._receive(key.fileobj, by_peer, job))  # type: ignore[arg-type]
                 now = time.monotonic()
@@ -159,9 +190,11 @@ class BatchRunner:
                         active -= 1
                         outcome = session.result
                         retry = (not outcome.ok and outcome.data.get("retryable")
-                                 and session.attempt < self.policy.retries)
+                                 and session.attempt < policy.retries)
                         if retry:
-                            pending.append((session.target, session.attempt + 1))
+                            order += 1
+                            heapq.heappush(pending, _Start(now + policy.backoff * 2**session.attempt, order,
+                                                           session.target, session.attempt + 1))
                         else:
                             data = {k: v for k, v in outcome.data.items() if k != "retryable"}
                             yield NodeResult(outcome.node, outcome.ok, outcome.value, outcome.error, data)

@@ -304,3 +304,58 @@ def test_ipv6_peers_keep_their_scope() -> None:
     assert _peer(("fe80::1%eth0", 623, 0, 2)) == _peer(("fe80::1", 623, 0, 2)) != _peer(("fe80::1", 623, 0, 3))
     assert _resolve("::0001", 623) == (socket.AF_INET6, ("::1", 623, 0, 0))
     assert _resolve("127.0.0.1", 623) == (socket.AF_INET, ("127.0.0.1", 623))
+
+
+# -- 11. the batched loop honours stagger, backoff and min_interval like the core's fan-out ---------
+
+
+def _start_times(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[float]]:
+    """Record when each node's attempts start (their first packet)."""
+    from clara_ipmi import batch
+
+    starts: dict[str, list[float]] = {}
+    original = batch.BatchRunner._capabilities
+
+    def capabilities(self: Any, session: Any) -> None:
+        starts.setdefault(session.target.node, []).append(time.monotonic())
+        original(self, session)
+
+    monkeypatch.setattr(batch.BatchRunner, "_capabilities", capabilities)
+    return starts
+
+
+def test_batched_loop_staggers_first_attempts(ipmi_env: IpmiEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+    from clara_ipmi import batch
+
+    from clara_core import FanoutPolicy
+
+    starts = _start_times(monkeypatch)
+    runner = batch.BatchRunner("admin", PASSWORD, FanoutPolicy(parallel=8, timeout=10, stagger=0.3))
+    results = list(runner.run(_shared_targets(ipmi_env, 3), batch.Job(((0, 1, b""),), lambda answers: "ok")))
+    assert all(r.ok for r in results), results
+    first = sorted(times[0] for times in starts.values())
+    assert first[1] - first[0] >= 0.29 and first[2] - first[1] >= 0.29, first
+
+
+def test_batched_loop_retries_after_backoff_and_min_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A BMC that never answers: the retry waits for the backoff and for min_interval since the
+    node's last start, whichever is later."""
+    from clara_ipmi import batch
+    from clara_ipmi.settings import BmcTarget
+
+    from clara_core import FanoutPolicy
+
+    starts = _start_times(monkeypatch)
+    targets = [BmcTarget("dead", UNREACHABLE, 623), BmcTarget("dead2", UNREACHABLE, 624)]
+    policy = FanoutPolicy(parallel=4, timeout=0.3, retries=1, backoff=0.2, min_interval=1.2)
+    results = list(batch.BatchRunner("admin", PASSWORD, policy).run(targets, batch.Job(((0, 1, b""),), str)))
+    assert [r.ok for r in results] == [False, False] and all("timeout" in r.error for r in results), results
+    for node in ("dead", "dead2"):
+        first, second = starts[node]
+        assert second - first >= 1.19, (node, starts)  # min_interval wins over timeout + backoff
+
+    starts.clear()
+    policy = FanoutPolicy(parallel=4, timeout=0.3, retries=1, backoff=0.6, min_interval=0)
+    list(batch.BatchRunner("admin", PASSWORD, policy).run(targets[:1], batch.Job(((0, 1, b""),), str)))
+    first, second = starts["dead"]
+    assert second - first >= 0.89, starts  # timeout 0.3 + backoff 0.6
