@@ -78,7 +78,9 @@ def __getattr__(name: str) -> Any:
             raise AttributeError(f"module 'clara_core' has no attribute {name!r}")
         try:  # ``import clara_core; clara_core.errors.ClaraError`` worked before the exports were lazy
             return importlib.import_module(f"clara_core.{name}")
-        except ModuleNotFoundError:
+        except ModuleNotFoundError as exc:
+            if exc.name != f"clara_core.{name}":
+                raise  # the submodule exists but needs a module that is missing: say so
             raise AttributeError(f"module 'clara_core' has no attribute {name!r}") from None
     value = getattr(importlib.import_module(f"clara_core.{module}"), name)
     globals()[name] = value

@@ -85,6 +85,9 @@ def _key(groups: tuple[str, ...]) -> tuple[list[Any], float]:
             paths.append([entry, None])
             continue
         newest = max(newest, mtime)
+        if not entry:  # the current directory (python -c, -m): its own time only, never a long scan
+            paths.append([entry, mtime])
+            continue
         files: list[Any] = []
         with contextlib.suppress(OSError), os.scandir(directory) as listing:
             for item in listing:
@@ -158,6 +161,6 @@ def entry_points(groups: tuple[str, ...], refresh: bool = False) -> list[PluginE
         if cached is not None:
             return cached
     entries = from_metadata(groups)
-    if time.time() - newest > SETTLE:
+    if not 0 <= time.time() - newest <= SETTLE:  # a time in the future is clock skew, not an install
         _write(path, key, entries)
     return entries

@@ -26,6 +26,7 @@ import heapq
 import selectors
 import socket
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,7 +35,8 @@ from clara_core import FanoutPolicy, NodeResult
 from clara_ipmi import rmcp
 from clara_ipmi.settings import BmcTarget
 
-#: Seconds before a request without answer is sent again (BMCs drop duplicates by sequence number).
+#: Seconds before a request without answer is sent again (BMCs drop duplicates by sequence number);
+#: doubled for each further resend of the same request.
 RESEND_AFTER = 1.0
 #: Seconds to wait for the answer to Close Session before dropping the socket.
 CLOSE_WAIT = 0.5
@@ -63,8 +65,6 @@ RECEIVE_BUFFER = 1 << 21
 BUFFER_PER_SESSION = 4096
 #: Sessions with one BMC at once: each gets its own block of 8 of the 256 RMCP+ message tags.
 MAX_SESSIONS_PER_BMC = 32
-#: Seconds before an attempt whose BMC has MAX_SESSIONS_PER_BMC sessions already is tried again.
-BMC_BUSY_WAIT = 0.05
 
 #: A BMC's address as the socket reports the sender of a datagram: (host, port[, scope id]).
 Peer = tuple[Any, ...]
@@ -78,6 +78,62 @@ class _Start:
     order: int
     target: BmcTarget = field(compare=False)
     attempt: int = field(compare=False)
+
+
+class _Schedule:
+    """The attempts not started yet, under the fan-out policy: first attempts ``stagger`` apart,
+    retries after ``backoff`` (doubling) and started before first attempts once due (their nodes
+    are late already, as in the core's fan-out), never two starts on one node closer than
+    ``min_interval``, and attempts whose BMC has too many sessions parked until one ends."""
+
+    def __init__(self, targets: list[BmcTarget], policy: FanoutPolicy, now: float) -> None:
+        self.policy = policy
+        self.first = [_Start(now + i * policy.stagger, i, target, 0) for i, target in enumerate(targets)]
+        heapq.heapify(self.first)
+        self.retries: list[_Start] = []
+        self.parked: dict[Peer, deque[_Start]] = {}
+        self.last_start: dict[str, float] = {}
+        self.order = len(self.first)
+
+    def __bool__(self) -> bool:
+        return bool(self.first or self.retries or self.parked)
+
+    def due(self, now: float) -> _Start | None:
+        """The next attempt that may start now, if any (retries first)."""
+        while True:
+            queue = next((q for q in (self.retries, self.first) if q and q[0].not_before <= now), None)
+            if queue is None:
+                return None
+            start = heapq.heappop(queue)
+            gap = self.last_start.get(start.target.node, -1e9) + self.policy.min_interval - now
+            if gap <= 0:
+                return start
+            heapq.heappush(queue, _Start(now + gap, start.order, start.target, start.attempt))
+
+    def next_time(self) -> float:
+        """When the next attempt becomes due (infinity when none is waiting for a time)."""
+        return min((q[0].not_before for q in (self.retries, self.first) if q), default=float("inf"))
+
+    def started(self, start: _Start, now: float) -> None:
+        self.last_start[start.target.node] = now
+
+    def retry(self, target: BmcTarget, attempt: int, now: float) -> None:
+        """Schedule attempt number ``attempt + 1`` of ``target`` after the backoff."""
+        self.order += 1
+        heapq.heappush(self.retries, _Start(now + self.policy.backoff * 2**attempt, self.order, target, attempt + 1))
+
+    def park(self, peer: Peer, start: _Start) -> None:
+        """Hold ``start`` until a session with its BMC ends."""
+        self.parked.setdefault(peer, deque()).append(start)
+
+    def release(self, peer: Peer) -> None:
+        """A session with ``peer`` ended: its first parked attempt may go."""
+        waiting = self.parked.get(peer)
+        if waiting:
+            start = waiting.popleft()
+            heapq.heappush(self.retries if start.attempt else self.first, start)
+            if not waiting:
+                del self.parked[peer]
 
 
 @dataclass(eq=False)
@@ -100,6 +156,7 @@ class _Session:
     reported: bool = False
     closing_until: float = 0.0
     committed: bool = False  # a command of a ``once`` job was sent: no resend, no retry
+    resend_after: float = RESEND_AFTER  # doubles with each resend of one request (a slow BMC is not flooded)
     #: Sessions with one BMC at once get distinct setup tags (a block of 8 each) and caps sequence
     #: numbers, so that answers that carry no session id still reach their own session.
     slot: int = 0
@@ -118,43 +175,35 @@ class BatchRunner:
         self._selector: selectors.BaseSelector | None = None
         #: The shared sockets: each with its family, how many sessions it may carry, and carries.
         self._sockets: dict[socket.socket, list[int]] = {}
+        #: Each BMC's address family and socket address (or why it has none), resolved once per run.
+        self._addresses: dict[tuple[str, int], tuple[int, tuple[Any, ...]] | str] = {}
 
     # -- the loop -------------------------------------------------------------
 
     def run(self, targets: list[BmcTarget], job: Job) -> Iterator[NodeResult]:
         """Yield one result per target, as they come."""
         policy = self.policy
-        start = time.monotonic()
-        # Attempts not started yet, earliest first: first attempts ``stagger`` apart, retries after
-        # ``backoff`` (doubling), and never two starts on one node closer than ``min_interval``.
-        pending = [_Start(start + i * policy.stagger, i, target, 0) for i, target in enumerate(dict.fromkeys(targets))]
-        heapq.heapify(pending)
-        order = len(pending)
-        last_start: dict[str, float] = {}
+        schedule = _Schedule(list(dict.fromkeys(targets)), policy, time.monotonic())
         self._selector = selectors.DefaultSelector()
         self._sockets = {}
+        self._addresses = {}
         live: set[_Session] = set()
         by_peer: dict[Peer, list[_Session]] = {}
         active = 0  # live sessions whose result is not reported yet
         self._scan_at = 0.0
         try:
-            while pending or live:
+            while schedule or live:
                 # Only sessions that got a packet are looked at, plus all of them when a timer
                 # may be due: the work per turn follows the traffic, not the number of sessions.
                 touched: set[_Session] = set()
                 now = time.monotonic()
-                while pending and pending[0].not_before <= now and active < policy.parallel:
-                    due = heapq.heappop(pending)
-                    node = due.target.node
-                    gap = last_start.get(node, -1e9) + policy.min_interval - now
-                    if gap > 0:
-                        heapq.heappush(pending, _Start(now + gap, due.order, due.target, due.attempt))
-                        continue
+                while active < policy.parallel and (due := schedule.due(now)) is not None:
                     session, failure = self._start(due.target, due.attempt)
-                    if failure is None and session is not None:
-                        sharing = by_peer.setdefault(_peer(session.sockaddr), [])
-                        if len(sharing) >= MAX_SESSIONS_PER_BMC:  # its BMC's turn comes when one ends
-                            heapq.heappush(pending, _Start(now + BMC_BUSY_WAIT, due.order, due.target, due.attempt))
+                    if session is not None:
+                        peer = _peer(session.sockaddr)
+                        sharing = by_peer.setdefault(peer, [])
+                        if len(sharing) >= MAX_SESSIONS_PER_BMC:
+                            schedule.park(peer, due)
                             continue
                         failure = self._attach(session)
                     if failure is not None:
@@ -162,7 +211,7 @@ class BatchRunner:
                         continue
                     assert session is not None
                     active += 1
-                    last_start[node] = now
+                    schedule.started(due, now)
                     live.add(session)
                     taken = {s.slot for s in sharing}
                     session.slot = next(slot for slot in range(len(sharing) + 1) if slot not in taken)
@@ -172,29 +221,25 @@ class BatchRunner:
                         touched.add(session)
                 now = time.monotonic()
                 wake = self._scan_at
-                if pending and active < policy.parallel:
-                    wake = min(wake, pending[0].not_before)
+                if active < policy.parallel:
+                    wake = min(wake, schedule.next_time())
                 wait = 0.0 if touched else max(0.0, min(wake - now, 0.25))
                 for key, _events in self._selector.select(wait):
                     touched.update(self._receive(key.fileobj, by_peer, job))  # type: ignore[arg-type]
                 now = time.monotonic()
-                if now >= self._scan_at:
+                scanned = now >= self._scan_at
+                if scanned:
                     touched = set(live)
                     for session in live:
                         if session.result is None:
                             self._check_time(session, now)
-                    self._scan_at = min((self._next_event(s) for s in live), default=now + 0.25)
                 for session in touched:
                     if session.result is not None and not session.reported:
                         session.reported = True
                         active -= 1
                         outcome = session.result
-                        retry = (not outcome.ok and outcome.data.get("retryable")
-                                 and session.attempt < policy.retries)
-                        if retry:
-                            order += 1
-                            heapq.heappush(pending, _Start(now + policy.backoff * 2**session.attempt, order,
-                                                           session.target, session.attempt + 1))
+                        if not outcome.ok and outcome.data.get("retryable") and session.attempt < policy.retries:
+                            schedule.retry(session.target, session.attempt, now)
                         else:
                             data = {k: v for k, v in outcome.data.items() if k != "retryable"}
                             yield NodeResult(outcome.node, outcome.ok, outcome.value, outcome.error, data)
@@ -211,6 +256,9 @@ class BatchRunner:
                             sharing.remove(session)
                         if not sharing:
                             by_peer.pop(peer, None)
+                        schedule.release(peer)
+                if scanned:  # after reporting, so that sessions that just ended do not count
+                    self._scan_at = min((self._next_event(s) for s in live), default=now + 0.25)
         finally:
             for sock in self._sockets:
                 sock.close()
@@ -253,12 +301,20 @@ class BatchRunner:
     # -- one session ------------------------------------------------------------
 
     def _start(self, target: BmcTarget, attempt: int) -> tuple[_Session | None, NodeResult | None]:
-        try:
-            family, sockaddr = _resolve(target.host, target.port)
-        except (socket.gaierror, UnicodeError, OSError) as exc:
-            # UnicodeError: a label over 63 characters (idna) -- a bad name fails its node only
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
-            return None, NodeResult.failure(target.node, f"cannot resolve BMC host {target.host} ({reason})")
+        """A new session with ``target``'s BMC (its address resolved once per run), or a failure."""
+        key = (target.host, target.port)
+        address = self._addresses.get(key)
+        if address is None:
+            try:
+                address = _resolve(target.host, target.port)
+            except (socket.gaierror, UnicodeError, OSError) as exc:
+                # UnicodeError: a label over 63 characters (idna) -- a bad name fails its node only
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+                address = f"cannot resolve BMC host {target.host} ({reason})"
+            self._addresses[key] = address
+        if isinstance(address, str):
+            return None, NodeResult.failure(target.node, address)
+        family, sockaddr = address
         return _Session(target, attempt, list(target.cipher_suites), family, sockaddr, time.monotonic()), None
 
     def _attach(self, session: _Session) -> NodeResult | None:
@@ -293,10 +349,11 @@ class BatchRunner:
         session.state = "open"
         self._send(session, session.hand.open_request())
 
-    def _send(self, session: _Session, packet: bytes) -> None:
+    def _send(self, session: _Session, packet: bytes, resend: bool = False) -> None:
+        session.resend_after = session.resend_after * 2 if resend else RESEND_AFTER
         session.last = packet
         session.sent = time.monotonic()
-        self._scan_at = min(self._scan_at, session.sent + RESEND_AFTER, session.started + self.policy.timeout)
+        self._scan_at = min(self._scan_at, session.sent + session.resend_after, session.started + self.policy.timeout)
         assert session.sock is not None
         try:
             session.sock.sendto(packet, session.sockaddr)
@@ -309,15 +366,15 @@ class BatchRunner:
             return session.closing_until
         if session.committed:
             return session.started + self.policy.timeout
-        return min(session.sent + RESEND_AFTER, session.started + self.policy.timeout)
+        return min(session.sent + session.resend_after, session.started + self.policy.timeout)
 
     def _check_time(self, session: _Session, now: float) -> None:
         if now - session.started >= self.policy.timeout:
             what = "no answer from BMC" if session.state in ("caps", "open") else "BMC stopped answering"
             self._fail(session, f"{what} {session.target.address} (timeout after {self.policy.timeout:g}s)",
                        retryable=True)
-        elif now - session.sent >= RESEND_AFTER and not session.committed:
-            self._send(session, session.last)  # never a non-idempotent command: BMCs may run it twice
+        elif now - session.sent >= session.resend_after and not session.committed:
+            self._send(session, session.last, resend=True)  # never a non-idempotent command: BMCs may run it twice
 
     def _fail(self, session: _Session, reason: str, retryable: bool = False) -> None:
         if session.result is not None:
@@ -357,6 +414,8 @@ class BatchRunner:
                         self._fail(session, f"BMC {address} refuses cipher suite "
                                             f"{','.join(map(str, session.target.cipher_suites))} "
                                             f"({why}, last tried {refused})")
+                elif status == rmcp.NO_FREE_SESSION:  # other consoles hold every slot: one may free up
+                    self._fail(session, f"BMC {address}: no free session (RMCP+ status {status:#x})", retryable=True)
                 elif status:
                     self._fail(session, f"BMC {address}: open session refused (RMCP+ status {status:#x})")
                 else:

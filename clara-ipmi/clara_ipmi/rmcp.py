@@ -31,6 +31,8 @@ SOFTWARE_ID = 0x81
 CIPHER_REFUSED = {0x04: "invalid authentication algorithm", 0x05: "invalid integrity algorithm",
                   0x06: "no matching authentication payload", 0x07: "no matching integrity payload",
                   0x10: "invalid confidentiality algorithm", 0x11: "no cipher suite match"}
+#: RMCP+ status 0x01: "insufficient resources to create a session" (every session slot is taken).
+NO_FREE_SESSION = 0x01
 #: Status codes that mean "these credentials are refused".
 AUTH_REFUSED = {0x09: "invalid role", 0x0A: "unauthorized role or privilege level", 0x0C: "invalid name length",
                 0x0D: "unauthorized name", 0x0E: "unauthorized GUID", 0x0F: "invalid integrity check value"}

@@ -359,3 +359,92 @@ def test_batched_loop_retries_after_backoff_and_min_interval(monkeypatch: pytest
     list(batch.BatchRunner("admin", PASSWORD, policy).run(targets[:1], batch.Job(((0, 1, b""),), str)))
     first, second = starts["dead"]
     assert second - first >= 0.89, starts  # timeout 0.3 + backoff 0.6
+
+
+def test_batched_loop_starts_due_retries_before_first_attempts(monkeypatch: pytest.MonkeyPatch,
+                                                               ipmi_env: IpmiEnv) -> None:
+    """As in the core's fan-out: a node that needs a retry is late already, it goes first."""
+    from clara_ipmi import batch
+    from clara_ipmi.settings import BmcTarget
+
+    from clara_core import FanoutPolicy
+
+    order: list[str] = []
+    original = batch.BatchRunner._capabilities
+    monkeypatch.setattr(batch.BatchRunner, "_capabilities",
+                        lambda self, session: (order.append(session.target.node), original(self, session)))
+    targets = [BmcTarget("dead", UNREACHABLE, 623), *_shared_targets(ipmi_env, 2)]
+    policy = FanoutPolicy(parallel=1, timeout=0.3, retries=1, backoff=0)
+    results = list(batch.BatchRunner("admin", PASSWORD, policy).run(targets, batch.Job(((0, 1, b""),), str)))
+    assert order == ["dead", "dead", "n0", "n1"], order
+    assert [r.ok for r in results] == [False, True, True]
+
+
+def test_parked_attempts_are_not_polled(ipmi_env: IpmiEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Attempts waiting for a BMC with too many sessions start once each, when a session ends."""
+    from clara_ipmi import batch
+
+    from clara_core import FanoutPolicy
+
+    calls: list[str] = []
+    original = batch.BatchRunner._start
+    monkeypatch.setattr(batch.BatchRunner, "_start",
+                        lambda self, target, attempt: (calls.append(target.node), original(self, target, attempt))[1])
+    monkeypatch.setattr(batch, "MAX_SESSIONS_PER_BMC", 2)
+    runner = batch.BatchRunner("admin", PASSWORD, FanoutPolicy(parallel=30, timeout=20))
+    results = list(runner.run(_shared_targets(ipmi_env, 12), batch.Job(((0, 1, b""),), lambda answers: "ok")))
+    assert sorted(r.node for r in results if r.ok) == sorted(f"n{i}" for i in range(12)), results
+    assert len(calls) <= 24, len(calls)  # at most once when parked, once when released
+
+
+def test_resends_back_off() -> None:
+    """A request without answer is sent again after 1 s, then 2 s more, then 4 s: a slow BMC is
+    not flooded with duplicates."""
+    import selectors
+
+    from clara_ipmi import batch
+    from clara_ipmi.settings import BmcTarget
+
+    from clara_core import FanoutPolicy
+
+    runner = batch.BatchRunner("admin", PASSWORD, FanoutPolicy(timeout=30))
+    runner._selector = selectors.DefaultSelector()
+    session, _failure = runner._start(BmcTarget("dead", UNREACHABLE, 623), 0)
+    assert session is not None and runner._attach(session) is None
+    try:
+        runner._send(session, b"request")
+        now = session.sent
+        waits = []
+        for _ in range(3):
+            before = session.resend_after
+            runner._check_time(session, now + before - 0.01)  # not yet
+            assert session.resend_after == before
+            now += before
+            runner._check_time(session, now)  # resent, and the next wait doubles
+            session.sent = now
+            waits.append(before)
+        assert waits == [1.0, 2.0, 4.0] and session.resend_after == 8.0
+        assert session.result is None
+    finally:
+        for sock in runner._sockets:
+            sock.close()
+        runner._selector.close()
+
+
+def test_no_free_session_is_retried() -> None:
+    """A BMC whose session slots are all taken (RMCP+ status 1) may have one free on the next try."""
+    from clara_ipmi import batch
+    from clara_ipmi.settings import BmcTarget
+
+    from clara_core import FanoutPolicy
+
+    runner = batch.BatchRunner("admin", PASSWORD, FanoutPolicy())
+    session, _failure = runner._start(BmcTarget("busy", "127.0.0.1", 623), 0)
+    assert session is not None
+    session.hand = rmcp.Handshake(rmcp.SUITES[3], b"admin", PASSWORD.encode(), 4)
+    session.hand.open_request()
+    session.state = "open"
+    runner._advance(session, batch.Job(((0, 1, b""),), str),
+                    rmcp.plain_packet(rmcp.PAYLOAD_OPEN_RESPONSE, bytes([session.hand.tag, rmcp.NO_FREE_SESSION])))
+    assert session.result is not None and not session.result.ok
+    assert session.result.data.get("retryable") and "no free session" in session.result.error
