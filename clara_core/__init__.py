@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 
 # ``fanout`` names both a submodule and a function: importing the submodule (which the core
 # does) would set the package attribute to the module, so the function is bound here for good.
-from clara_core.fanout import FanoutPolicy, fanout
+from clara_core.fanout import AttemptSchedule, FanoutPolicy, ScheduledAttempt, fanout
 
 if TYPE_CHECKING:
     from clara_core.config import Config, NodeSettings
@@ -47,6 +47,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "AttemptSchedule",
     "AuthenticationError",
     "BackendNotFound",
     "ClaraError",
@@ -57,6 +58,7 @@ __all__ = [
     "NodeResult",
     "NodeSetError",
     "NodeSettings",
+    "ScheduledAttempt",
     "TransientNodeError",
     "UnsupportedError",
     "UsageError",

@@ -11,13 +11,13 @@ Results come back as they arrive, one per node.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from clara_core.errors import NodeError, TransientNodeError
 from clara_core.results import NodeResult
@@ -52,13 +52,82 @@ class FanoutPolicy:
             raise ValueError("parallel must be at least 1")
 
 
+@dataclass(order=True)
+class ScheduledAttempt:
+    """An attempt on one node waiting for its time: the earliest first, then in node-set order."""
+
+    not_before: float
+    order: int
+    node: str = field(compare=False)
+    #: 0 for the first attempt on the node, 1 for its first retry...
+    number: int = field(compare=False, default=0)
+
+
+class AttemptSchedule:
+    """When the attempts of a fan-out may start, under a :class:`FanoutPolicy`.
+
+    First attempts start ``stagger`` seconds apart, in node-set order; a retry
+    waits ``backoff`` seconds, doubling with each retry, and once due goes
+    before first attempts (its node is late already); two attempts on one
+    node never start closer than ``min_interval``. :func:`fanout` uses it, and
+    so can a backend that runs its own event loop (the IPMI batched engine),
+    so that the policy means the same everywhere. The caller bounds how many
+    attempts run at once (``parallel``) and calls :meth:`started` for each.
+    """
+
+    def __init__(self, nodes: Iterable[str], policy: FanoutPolicy, now: float) -> None:
+        self.policy = policy
+        self._first = [ScheduledAttempt(now + i * policy.stagger, i, node)
+                       for i, node in enumerate(dict.fromkeys(nodes))]
+        heapq.heapify(self._first)
+        self._retries: list[ScheduledAttempt] = []
+        self._last_start: dict[str, float] = {}
+        self._order = len(self._first)
+
+    def __bool__(self) -> bool:
+        """Whether any attempt is still waiting."""
+        return bool(self._first or self._retries)
+
+    def due(self, now: float) -> ScheduledAttempt | None:
+        """Take the next attempt that may start at ``now`` (due retries first), or None."""
+        while True:
+            queue = next((q for q in (self._retries, self._first) if q and q[0].not_before <= now), None)
+            if queue is None:
+                return None
+            attempt = heapq.heappop(queue)
+            gap = self._last_start.get(attempt.node, -1e9) + self.policy.min_interval - now
+            if gap <= 0:
+                return attempt
+            heapq.heappush(queue, ScheduledAttempt(now + gap, attempt.order, attempt.node, attempt.number))
+
+    def started(self, attempt: ScheduledAttempt, now: float) -> None:
+        """``attempt`` starts at ``now`` (the start ``min_interval`` counts from)."""
+        self._last_start[attempt.node] = now
+
+    def retry(self, attempt: ScheduledAttempt, now: float) -> None:
+        """Schedule the next attempt on ``attempt``'s node, ``backoff * 2**number`` seconds from ``now``."""
+        self._order += 1
+        heapq.heappush(self._retries, ScheduledAttempt(now + self.policy.backoff * 2**attempt.number, self._order,
+                                                       attempt.node, attempt.number + 1))
+
+    def put_back(self, attempt: ScheduledAttempt) -> None:
+        """Return an attempt taken by :meth:`due` but not started (the caller could not start it yet)."""
+        heapq.heappush(self._retries if attempt.number else self._first, attempt)
+
+    def next_time(self) -> float:
+        """When the next waiting attempt becomes due (infinity when none waits)."""
+        return min((q[0].not_before for q in (self._retries, self._first) if q), default=float("inf"))
+
+
 @dataclass
 class _Attempt:
-    node: str
-    number: int  # 0 for the first attempt
-    not_before: float
+    scheduled: ScheduledAttempt
     started: float = 0.0
     abandoned: bool = False
+
+    @property
+    def node(self) -> str:
+        return self.scheduled.node
 
 
 def _call(work: Work, node: str) -> NodeResult:
@@ -87,62 +156,35 @@ def fanout(nodes: Iterable[str], work: Work, policy: FanoutPolicy | None = None)
     ``retryable``). Any other exception fails that node with its message.
     """
     policy = policy or FanoutPolicy()
-    start = time.monotonic()
-    pending: deque[_Attempt] = deque(
-        _Attempt(node, 0, start + i * policy.stagger) for i, node in enumerate(dict.fromkeys(nodes))
-    )
-    retry_wait: list[_Attempt] = []
+    schedule = AttemptSchedule(nodes, policy, time.monotonic())
     running: dict[int, _Attempt] = {}
-    last_start: dict[str, float] = {}
     done: queue.SimpleQueue[tuple[_Attempt, object]] = queue.SimpleQueue()
-
-    def schedule_retry(attempt: _Attempt, now: float) -> None:
-        delay = policy.backoff * (2**attempt.number)
-        retry_wait.append(_Attempt(attempt.node, attempt.number + 1, now + delay))
 
     def settle(attempt: _Attempt, outcome: object, now: float) -> NodeResult | None:
         if isinstance(outcome, NodeResult):
             return outcome
         assert isinstance(outcome, NodeError)
-        if outcome.retryable and attempt.number < policy.retries:
+        if outcome.retryable and attempt.scheduled.number < policy.retries:
             log.debug("%s: %s; retrying", attempt.node, outcome)
-            schedule_retry(attempt, now)
+            schedule.retry(attempt.scheduled, now)
             return None
         return NodeResult.failure(attempt.node, str(outcome))
 
-    while pending or retry_wait or running:
+    while schedule or running:
         now = time.monotonic()
-        # Start what may start: retries first (their nodes are already late).
-        for source in (retry_wait, pending):
-            ready = [a for a in source if a.not_before <= now] if source is retry_wait else None
-            while len(running) < policy.parallel:
-                if source is retry_wait:
-                    if not ready:
-                        break
-                    attempt = ready.pop(0)
-                    retry_wait.remove(attempt)
-                else:
-                    if not pending or pending[0].not_before > now:
-                        break
-                    attempt = pending.popleft()
-                gap = last_start.get(attempt.node, -1e9) + policy.min_interval - now
-                if gap > 0:
-                    attempt.not_before = now + gap
-                    retry_wait.append(attempt)
-                    continue
-                attempt.started = now
-                last_start[attempt.node] = now
-                running[id(attempt)] = attempt
-                threading.Thread(
-                    target=_run_attempt, args=(work, attempt, done), daemon=True, name=f"clara-{attempt.node}"
-                ).start()
+        while len(running) < policy.parallel and (scheduled := schedule.due(now)) is not None:
+            schedule.started(scheduled, now)
+            attempt = _Attempt(scheduled, now)
+            running[id(attempt)] = attempt
+            threading.Thread(
+                target=_run_attempt, args=(work, attempt, done), daemon=True, name=f"clara-{attempt.node}"
+            ).start()
 
         # Sleep until a result, a deadline, or a scheduled start.
         wakeups = [a.started + policy.timeout for a in running.values()]
-        wakeups += [a.not_before for a in retry_wait]
-        if pending and len(running) < policy.parallel:
-            wakeups.append(pending[0].not_before)
-        wait = max(0.0, min(wakeups) - time.monotonic()) if wakeups else None
+        if len(running) < policy.parallel:
+            wakeups.append(schedule.next_time())
+        wait = max(0.0, min(wakeups) - time.monotonic()) if wakeups and min(wakeups) < float("inf") else None
         finished: _Attempt | None
         try:
             finished, outcome = done.get(timeout=wait)

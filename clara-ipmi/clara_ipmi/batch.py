@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import heapq
 import selectors
 import socket
 import time
@@ -31,7 +30,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from clara_core import FanoutPolicy, NodeResult
+from clara_core import AttemptSchedule, FanoutPolicy, NodeResult, ScheduledAttempt
 from clara_ipmi import rmcp
 from clara_ipmi.settings import BmcTarget
 
@@ -70,72 +69,6 @@ MAX_SESSIONS_PER_BMC = 32
 Peer = tuple[Any, ...]
 
 
-@dataclass(order=True)
-class _Start:
-    """An attempt waiting for its time: the earliest first, then in the order of the node set."""
-
-    not_before: float
-    order: int
-    target: BmcTarget = field(compare=False)
-    attempt: int = field(compare=False)
-
-
-class _Schedule:
-    """The attempts not started yet, under the fan-out policy: first attempts ``stagger`` apart,
-    retries after ``backoff`` (doubling) and started before first attempts once due (their nodes
-    are late already, as in the core's fan-out), never two starts on one node closer than
-    ``min_interval``, and attempts whose BMC has too many sessions parked until one ends."""
-
-    def __init__(self, targets: list[BmcTarget], policy: FanoutPolicy, now: float) -> None:
-        self.policy = policy
-        self.first = [_Start(now + i * policy.stagger, i, target, 0) for i, target in enumerate(targets)]
-        heapq.heapify(self.first)
-        self.retries: list[_Start] = []
-        self.parked: dict[Peer, deque[_Start]] = {}
-        self.last_start: dict[str, float] = {}
-        self.order = len(self.first)
-
-    def __bool__(self) -> bool:
-        return bool(self.first or self.retries or self.parked)
-
-    def due(self, now: float) -> _Start | None:
-        """The next attempt that may start now, if any (retries first)."""
-        while True:
-            queue = next((q for q in (self.retries, self.first) if q and q[0].not_before <= now), None)
-            if queue is None:
-                return None
-            start = heapq.heappop(queue)
-            gap = self.last_start.get(start.target.node, -1e9) + self.policy.min_interval - now
-            if gap <= 0:
-                return start
-            heapq.heappush(queue, _Start(now + gap, start.order, start.target, start.attempt))
-
-    def next_time(self) -> float:
-        """When the next attempt becomes due (infinity when none is waiting for a time)."""
-        return min((q[0].not_before for q in (self.retries, self.first) if q), default=float("inf"))
-
-    def started(self, start: _Start, now: float) -> None:
-        self.last_start[start.target.node] = now
-
-    def retry(self, target: BmcTarget, attempt: int, now: float) -> None:
-        """Schedule attempt number ``attempt + 1`` of ``target`` after the backoff."""
-        self.order += 1
-        heapq.heappush(self.retries, _Start(now + self.policy.backoff * 2**attempt, self.order, target, attempt + 1))
-
-    def park(self, peer: Peer, start: _Start) -> None:
-        """Hold ``start`` until a session with its BMC ends."""
-        self.parked.setdefault(peer, deque()).append(start)
-
-    def release(self, peer: Peer) -> None:
-        """A session with ``peer`` ended: its first parked attempt may go."""
-        waiting = self.parked.get(peer)
-        if waiting:
-            start = waiting.popleft()
-            heapq.heappush(self.retries if start.attempt else self.first, start)
-            if not waiting:
-                del self.parked[peer]
-
-
 @dataclass(eq=False)
 class _Session:
     target: BmcTarget
@@ -145,6 +78,7 @@ class _Session:
     sockaddr: tuple[Any, ...]
     started: float
     sock: socket.socket | None = None
+    scheduled: ScheduledAttempt | None = None
     hand: rmcp.Handshake | None = None
     state: str = "caps"
     step: int = 0
@@ -183,7 +117,9 @@ class BatchRunner:
     def run(self, targets: list[BmcTarget], job: Job) -> Iterator[NodeResult]:
         """Yield one result per target, as they come."""
         policy = self.policy
-        schedule = _Schedule(list(dict.fromkeys(targets)), policy, time.monotonic())
+        by_node = {target.node: target for target in targets}
+        schedule = AttemptSchedule(by_node, policy, time.monotonic())
+        parked: dict[Peer, deque[ScheduledAttempt]] = {}  # waiting for a session with their BMC to end
         self._selector = selectors.DefaultSelector()
         self._sockets = {}
         self._addresses = {}
@@ -192,18 +128,18 @@ class BatchRunner:
         active = 0  # live sessions whose result is not reported yet
         self._scan_at = 0.0
         try:
-            while schedule or live:
+            while schedule or live or parked:
                 # Only sessions that got a packet are looked at, plus all of them when a timer
                 # may be due: the work per turn follows the traffic, not the number of sessions.
                 touched: set[_Session] = set()
                 now = time.monotonic()
                 while active < policy.parallel and (due := schedule.due(now)) is not None:
-                    session, failure = self._start(due.target, due.attempt)
+                    session, failure = self._start(by_node[due.node], due.number)
                     if session is not None:
                         peer = _peer(session.sockaddr)
                         sharing = by_peer.setdefault(peer, [])
                         if len(sharing) >= MAX_SESSIONS_PER_BMC:
-                            schedule.park(peer, due)
+                            parked.setdefault(peer, deque()).append(due)
                             continue
                         failure = self._attach(session)
                     if failure is not None:
@@ -212,6 +148,7 @@ class BatchRunner:
                     assert session is not None
                     active += 1
                     schedule.started(due, now)
+                    session.scheduled = due
                     live.add(session)
                     taken = {s.slot for s in sharing}
                     session.slot = next(slot for slot in range(len(sharing) + 1) if slot not in taken)
@@ -239,7 +176,8 @@ class BatchRunner:
                         active -= 1
                         outcome = session.result
                         if not outcome.ok and outcome.data.get("retryable") and session.attempt < policy.retries:
-                            schedule.retry(session.target, session.attempt, now)
+                            assert session.scheduled is not None
+                            schedule.retry(session.scheduled, now)
                         else:
                             data = {k: v for k, v in outcome.data.items() if k != "retryable"}
                             yield NodeResult(outcome.node, outcome.ok, outcome.value, outcome.error, data)
@@ -256,7 +194,10 @@ class BatchRunner:
                             sharing.remove(session)
                         if not sharing:
                             by_peer.pop(peer, None)
-                        schedule.release(peer)
+                        if parked.get(peer):  # its BMC has room again: the next waiting attempt may go
+                            schedule.put_back(parked[peer].popleft())
+                            if not parked[peer]:
+                                del parked[peer]
                 if scanned:  # after reporting, so that sessions that just ended do not count
                     self._scan_at = min((self._next_event(s) for s in live), default=now + 0.25)
         finally:

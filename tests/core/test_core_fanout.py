@@ -128,3 +128,33 @@ def test_merge_interleaves_streams() -> None:
     a = iter([NodeResult.success("a1", "on"), NodeResult.success("a2", "on")])
     b = iter([NodeResult.success("b1", "off")])
     assert sorted(r.node for r in merge([a, b])) == ["a1", "a2", "b1"]
+
+
+def test_attempt_schedule_follows_the_policy() -> None:
+    """The schedule shared by fanout() and backends with their own loop: stagger, retries
+    first once due, backoff doubling, min_interval between two starts on one node."""
+    from clara_core import AttemptSchedule
+
+    policy = FanoutPolicy(stagger=1.0, backoff=0.5, min_interval=2.0)
+    schedule = AttemptSchedule(["a", "b", "a", "c"], policy, now=100.0)
+    first = schedule.due(100.0)
+    assert first is not None and first.node == "a" and first.number == 0
+    schedule.started(first, 100.0)
+    assert schedule.due(100.5) is None and schedule.next_time() == 101.0  # b is staggered by 1 s
+    schedule.retry(first, 100.5)  # due at 101.0 (backoff 0.5), but a started at 100: min_interval 2 s
+    b = schedule.due(101.0)
+    assert b is not None and b.node == "b"  # the retry waits for min_interval, b goes
+    schedule.started(b, 101.0)
+    assert schedule.next_time() == 102.0
+    retry = schedule.due(102.0)
+    assert retry is not None and (retry.node, retry.number) == ("a", 1)  # due retries before c
+    schedule.put_back(retry)
+    again = schedule.due(102.0)
+    assert again is not None and (again.node, again.number) == ("a", 1)
+    schedule.started(again, 102.0)
+    schedule.retry(again, 103.0)  # second retry: backoff 0.5 * 2 = 1 s, min_interval until 104
+    c = schedule.due(103.0)
+    assert c is not None and c.node == "c" and schedule.due(103.5) is None
+    last = schedule.due(104.0)
+    assert last is not None and (last.node, last.number) == ("a", 2)
+    assert not schedule and schedule.next_time() == float("inf")
