@@ -12,9 +12,18 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+import gc as _gc
+
 # ``fanout`` names both a submodule and a function: importing the submodule (which the core
 # does) would set the package attribute to the module, so the function is bound here for good.
-from clara_core.fanout import AttemptSchedule, FanoutPolicy, ScheduledAttempt, fanout
+# The collector is paused meanwhile, as clara_core.cli.launch does for the rest (and restored).
+_collecting = _gc.isenabled()
+_gc.disable()
+try:
+    from clara_core.fanout import AttemptSchedule, FanoutPolicy, ScheduledAttempt, fanout
+finally:
+    if _collecting:
+        _gc.enable()
 
 if TYPE_CHECKING:
     from clara_core.config import Config, NodeSettings
