@@ -12,18 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-import gc as _gc
+from clara_core.startup import CollectorPaused
 
 # ``fanout`` names both a submodule and a function: importing the submodule (which the core
-# does) would set the package attribute to the module, so the function is bound here for good.
-# The collector is paused meanwhile, as clara_core.cli.launch does for the rest (and restored).
-_collecting = _gc.isenabled()
-_gc.disable()
-try:
+# does) would set the package attribute to the module, so the function is bound here for good,
+# with the collector paused as clara_core.cli.launch does for the rest.
+with CollectorPaused():
     from clara_core.fanout import AttemptSchedule, FanoutPolicy, ScheduledAttempt, fanout
-finally:
-    if _collecting:
-        _gc.enable()
 
 if TYPE_CHECKING:
     from clara_core.config import Config, NodeSettings

@@ -14,15 +14,12 @@ from __future__ import annotations
 import gc
 from typing import Any
 
+from clara_core.startup import CollectorPaused
+
 
 def main() -> Any:
     """Import the command line with the collector paused, then run it."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with CollectorPaused():
         from clara_core.cli.main import main as run
-    finally:
-        if enabled:
-            gc.enable()
     gc.freeze()
     return run()
