@@ -12,16 +12,24 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-from clara_core.startup import CollectorPaused
-
-# ``fanout`` names both a submodule and a function: importing the submodule (which the core
-# does) would set the package attribute to the module, so the function is bound here for good,
-# with the collector paused as clara_core.cli.launch does for the rest.
-with CollectorPaused():
-    from clara_core.fanout import AttemptSchedule, FanoutPolicy, ScheduledAttempt, fanout
-
 if TYPE_CHECKING:
-    from clara_core.config import Config, NodeSettings
+    from clara_core.bmc import BmcEndpoint, BmcResolver, bmc_address, bmc_host, is_ip_address
+    from clara_core.capabilities import (
+        BMC,
+        BOOT_DEVICE,
+        HYPERVISOR,
+        IMAGE_BUILDER,
+        MIRROR,
+        PACKAGE_BUILDER,
+        PACKAGE_REPO,
+        POWER,
+        SCHEDULER,
+        SECRET_STORE,
+        SEL,
+        Capability,
+    )
+    from clara_core.config import BOOLEAN_WORDS, Config, NodeSettings, parse_bool, parse_duration
+    from clara_core.context import Context, Options
     from clara_core.errors import (
         AuthenticationError,
         BackendNotFound,
@@ -33,35 +41,65 @@ if TYPE_CHECKING:
         UnsupportedError,
         UsageError,
     )
+    from clara_core.fanout_engine import AttemptSchedule, FanoutPolicy, ScheduledAttempt, fanout
     from clara_core.hookspecs import hookimpl
     from clara_core.logs import register_secret
-    from clara_core.nodes import bmc_address, bmc_host, is_ip_address, parse_nodeset
+    from clara_core.nodes import parse_nodeset
+    from clara_core.registry import Register
     from clara_core.results import NodeResult
 
 #: Where each exported name lives.
 _EXPORTS = {
-    "Config": "config", "NodeSettings": "config",
+    "BMC": "capabilities", "BOOT_DEVICE": "capabilities", "HYPERVISOR": "capabilities",
+    "IMAGE_BUILDER": "capabilities", "MIRROR": "capabilities", "PACKAGE_BUILDER": "capabilities",
+    "PACKAGE_REPO": "capabilities", "POWER": "capabilities", "SCHEDULER": "capabilities",
+    "SECRET_STORE": "capabilities", "SEL": "capabilities", "Capability": "capabilities",
+    "Context": "context", "Options": "context",
+    "AttemptSchedule": "fanout_engine", "FanoutPolicy": "fanout_engine", "ScheduledAttempt": "fanout_engine",
+    "fanout": "fanout_engine",
+    "Register": "registry",
+    "BmcEndpoint": "bmc", "BmcResolver": "bmc", "bmc_address": "bmc", "bmc_host": "bmc", "is_ip_address": "bmc",
+    "BOOLEAN_WORDS": "config", "Config": "config", "NodeSettings": "config", "parse_bool": "config",
+    "parse_duration": "config",
     "AuthenticationError": "errors", "BackendNotFound": "errors", "ClaraError": "errors", "ConfigError": "errors",
     "NodeError": "errors", "NodeSetError": "errors", "TransientNodeError": "errors", "UnsupportedError": "errors",
     "UsageError": "errors",
     "hookimpl": "hookspecs",
     "register_secret": "logs",
-    "bmc_address": "nodes", "bmc_host": "nodes", "is_ip_address": "nodes", "parse_nodeset": "nodes",
+    "parse_nodeset": "nodes",
     "NodeResult": "results",
 }
 
 __all__ = [
+    "BMC",
+    "BOOLEAN_WORDS",
+    "BOOT_DEVICE",
+    "HYPERVISOR",
+    "IMAGE_BUILDER",
+    "MIRROR",
+    "PACKAGE_BUILDER",
+    "PACKAGE_REPO",
+    "POWER",
+    "SCHEDULER",
+    "SECRET_STORE",
+    "SEL",
     "AttemptSchedule",
     "AuthenticationError",
     "BackendNotFound",
+    "BmcEndpoint",
+    "BmcResolver",
+    "Capability",
     "ClaraError",
     "Config",
     "ConfigError",
+    "Context",
     "FanoutPolicy",
     "NodeError",
     "NodeResult",
     "NodeSetError",
     "NodeSettings",
+    "Options",
+    "Register",
     "ScheduledAttempt",
     "TransientNodeError",
     "UnsupportedError",
@@ -72,6 +110,8 @@ __all__ = [
     "fanout",
     "hookimpl",
     "is_ip_address",
+    "parse_bool",
+    "parse_duration",
     "parse_nodeset",
     "register_secret",
 ]

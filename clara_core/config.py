@@ -18,16 +18,25 @@ Three kinds of section name:
 * ``[ipmi:gpu[1-64]]``: overrides ``[ipmi]`` for the nodes of that node set
   (see :meth:`Config.node_settings`); ``[backends:gpu[1-64]]`` picks the
   backends of those nodes.
+
+Values are read by typed getters, the same for the core and every plugin (on
+:class:`Config` and per node on :class:`NodeSettings`): ``get_bool`` (the words
+of :data:`BOOLEAN_WORDS`), ``get_int``, ``get_float`` (finite), ``get_duration``
+(``30``, ``1.5``, ``30s``, ``500ms``, ``2m``), ``get_list``. Every error is one
+line, ``<file>: [section] key: problem``.
 """
 
 from __future__ import annotations
 
 import configparser
+import math
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from types import MappingProxyType
+from typing import Any, Final, TypeVar
 
 from ClusterShell.NodeSet import NodeSet, NodeSetException
 
@@ -39,12 +48,105 @@ SYSTEM_FILES = (
     Path("/etc/clara/clara.toml"),
 )
 
-_TRUE = {"1", "yes", "true", "on"}
-_FALSE = {"0", "no", "false", "off"}
+#: The words every boolean key accepts (case-insensitive, surrounding blanks ignored).
+BOOLEAN_WORDS: Final[Mapping[str, bool]] = MappingProxyType(
+    {"1": True, "yes": True, "true": True, "on": True, "0": False, "no": False, "false": False, "off": False}
+)
 _MISSING: Any = object()
 
 Value = str | int | float | bool | list[Any]
 T = TypeVar("T")
+
+_DURATION = re.compile(r"(?P<number>(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?)\s*(?P<unit>ms|s|m|h)?")
+_DURATION_UNITS: Final[Mapping[str, float]] = MappingProxyType({"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0})
+
+
+def parse_bool(value: object, where: str) -> bool:
+    """A config value as a boolean, by :data:`BOOLEAN_WORDS` (a TOML boolean as is).
+
+    :param value: the value as read (a string, or a TOML value).
+    :param where: the start of the error message, ``<file>: [section] key``.
+    :raises ConfigError: ``<where>: expected true or false, got ...`` for anything else.
+    """
+    if isinstance(value, bool):
+        return value
+    found = BOOLEAN_WORDS.get(str(value).strip().lower()) if isinstance(value, str | int) else None
+    if found is None:
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    return found
+
+
+def parse_duration(value: object, where: str, minimum: float | None = None, maximum: float | None = None) -> float:
+    """A config value as a number of seconds: ``30``, ``1.5``, ``30s``, ``500ms``, ``2m``, ``1h``.
+
+    :param value: the value as read (a string, or a TOML number: seconds).
+    :param where: the start of the error message, ``<file>: [section] key``.
+    :param minimum: the least value allowed (seconds); without it the duration must be more than 0.
+    :param maximum: the largest value allowed (seconds), if any.
+    :raises ConfigError: for anything else, NaN and infinities included.
+    """
+    seconds: float | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str):
+        match = _DURATION.fullmatch(value.strip().lower())
+        if match is not None:
+            seconds = float(match["number"]) * _DURATION_UNITS[match["unit"] or "s"]
+    if seconds is None:
+        raise ConfigError(f"{where}: expected a duration such as 30, 1.5, 30s, 500ms or 2m, got {value!r}")
+    if not math.isfinite(seconds):
+        raise ConfigError(f"{where}: must be a finite duration, got {value!r}")
+    if minimum is None:
+        if not seconds > 0:
+            raise ConfigError(f"{where}: must be more than 0 seconds, got {value!r}")
+    elif seconds < minimum:
+        raise ConfigError(f"{where}: must be at least {minimum:g} seconds, got {value!r}")
+    if maximum is not None and seconds > maximum:
+        raise ConfigError(f"{where}: must be at most {maximum:g} seconds, got {value!r}")
+    return seconds
+
+
+def _to_str(value: Value, _where: str) -> str:
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _to_int(value: Value, where: str, minimum: int | None = None, maximum: int | None = None) -> int:
+    try:
+        if isinstance(value, bool | list | float):
+            raise ValueError
+        number = int(str(value).strip())
+    except ValueError:
+        raise ConfigError(f"{where}: expected a whole number, got {value!r}") from None
+    if minimum is not None and number < minimum:
+        raise ConfigError(f"{where}: must be at least {minimum}, got {number}")
+    if maximum is not None and number > maximum:
+        raise ConfigError(f"{where}: must be at most {maximum}, got {number}")
+    return number
+
+
+def _to_float(value: Value, where: str, minimum: float | None = 0.0, maximum: float | None = None) -> float:
+    try:
+        if isinstance(value, bool | list):
+            raise ValueError
+        number = float(str(value).strip())
+    except ValueError:
+        raise ConfigError(f"{where}: expected a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise ConfigError(f"{where}: must be a finite number, got {value!r}")
+    if minimum is not None and number < minimum:
+        raise ConfigError(f"{where}: must be a finite number of at least {minimum}, got {value!r}")
+    if maximum is not None and number > maximum:
+        raise ConfigError(f"{where}: must be a finite number of at most {maximum}, got {value!r}")
+    return number
+
+
+def _to_list(value: Value, sep: str) -> list[str]:
+    items: Iterable[Any] = value if isinstance(value, list) else str(value).split(sep)
+    return [str(item).strip() for item in items if str(item).strip()]
 
 
 @dataclass
@@ -53,10 +155,22 @@ class ConfigFile:
 
     path: Path
     sections: dict[str, dict[str, Value]] = field(default_factory=dict)
+    #: ``[DEFAULT]`` of an INI file: seen in every section of the merged config.
+    defaults: dict[str, Value] = field(default_factory=dict)
+    #: Whether values are expanded as ConfigParser's ``BasicInterpolation`` (INI files).
+    interpolate: bool = False
+
+
+#: The INI section whose keys every other section sees, as in ConfigParser.
+DEFAULT_SECTION: Final = "DEFAULT"
+#: ConfigParser's ``MAX_INTERPOLATION_DEPTH``.
+MAX_INTERPOLATION_DEPTH: Final = 10
+_REFERENCE = re.compile(r"%\(([^)]+)\)s")
 
 
 def _read_ini(path: Path) -> ConfigFile:
-    parser = configparser.ConfigParser(interpolation=None, strict=True)
+    # [DEFAULT] is read as a plain section and kept apart: Config merges it over every file.
+    parser = configparser.ConfigParser(interpolation=None, strict=True, default_section="\x00none")
     try:
         with path.open(encoding="utf-8") as handle:
             parser.read_file(handle)
@@ -73,7 +187,9 @@ def _read_ini(path: Path) -> ConfigFile:
         raise ConfigError(f"{path}: not a UTF-8 text file") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    return ConfigFile(path, {name: dict(parser.items(name, raw=True)) for name in parser.sections()})
+    sections: dict[str, dict[str, Value]] = {name: dict(parser.items(name, raw=True)) for name in parser.sections()}
+    defaults = sections.pop(DEFAULT_SECTION, {})
+    return ConfigFile(path, sections, defaults, interpolate=True)
 
 
 def _read_toml(path: Path) -> ConfigFile:
@@ -147,13 +263,70 @@ class Config:
     def _where_files(self) -> str:
         return ", ".join(str(f.path) for f in self.files) or "no config file was found"
 
-    def _find(self, section: str, key: str) -> tuple[Value, Path] | None:
+    def _find_raw(self, section: str, key: str) -> tuple[Value, ConfigFile] | None:
+        """``key`` of ``[section]`` as written, and its file: the section's own keys (the last
+        file wins), else ``[DEFAULT]``'s, as ConfigParser sees several files read in turn."""
         key = key.lower()
+        if not self.has_section(section):
+            return None
         for cfile in reversed(self.files):
             keys = cfile.sections.get(section)
             if keys is not None and key in keys:
-                return keys[key], cfile.path
+                return keys[key], cfile
+        for cfile in reversed(self.files):
+            if key in cfile.defaults:
+                return cfile.defaults[key], cfile
         return None
+
+    def _find(self, section: str, key: str) -> tuple[Value, Path] | None:
+        found = self._find_raw(section, key)
+        if found is None:
+            return None
+        value, cfile = found
+        if cfile.interpolate and isinstance(value, str):
+            value = self._interpolate(section, key, value, cfile.path)
+        return value, cfile.path
+
+    def _interpolate(self, section: str, key: str, value: str, path: Path) -> str:
+        """``value`` with ``%(name)s`` and ``%%`` expanded as ConfigParser's ``BasicInterpolation``
+        (names from ``[section]`` and ``[DEFAULT]``); a bad reference is a one-line error."""
+        where = f"{path}: [{section}] {key}"
+
+        def expand(text: str, depth: int) -> str:
+            if depth > MAX_INTERPOLATION_DEPTH:
+                raise ConfigError(f"{where}: %(name)s references nest more than {MAX_INTERPOLATION_DEPTH} "
+                                  f"deep (a loop?): {value!r}")
+            out: list[str] = []
+            rest = text
+            while rest:
+                at = rest.find("%")
+                if at < 0:
+                    out.append(rest)
+                    break
+                out.append(rest[:at])
+                rest = rest[at:]
+                if rest[1:2] == "%":
+                    out.append("%")
+                    rest = rest[2:]
+                    continue
+                match = _REFERENCE.match(rest)
+                if rest[1:2] != "(" or match is None:
+                    raise ConfigError(f"{where}: a lone '%' (write '%%' for a literal %, '%(name)s' for "
+                                      f"another key's value): {value!r}")
+                name = match.group(1).lower()
+                rest = rest[match.end():]
+                found = self._find_raw(section, name)
+                if found is None:
+                    raise ConfigError(f"{where}: %({name})s: no key {name!r} in [{section}] or "
+                                      f"[{DEFAULT_SECTION}] (write '%%' for a literal %): {value!r}")
+                ref, ref_file = found
+                if isinstance(ref, str) and ref_file.interpolate and "%" in ref:
+                    out.append(expand(ref, depth + 1))
+                else:
+                    out.append(_to_str(ref, where))
+            return "".join(out)
+
+        return expand(value, 1)
 
     def sections(self) -> list[str]:
         """Every section name, in the order first seen."""
@@ -168,10 +341,20 @@ class Config:
         return any(section in f.sections for f in self.files)
 
     def items(self, section: str) -> dict[str, Value]:
-        """Every key of ``[section]`` with the later files' values."""
-        merged: dict[str, Value] = {}
+        """Every key of ``[section]`` with the later files' values, ``[DEFAULT]``'s included
+        (INI values interpolated; an absent section has no keys, as in ConfigParser)."""
+        if not self.has_section(section):
+            return {}
+        names: dict[str, None] = {}
         for cfile in self.files:
-            merged.update(cfile.sections.get(section, {}))
+            names.update(dict.fromkeys(cfile.defaults))
+        for cfile in self.files:
+            names.update(dict.fromkeys(cfile.sections.get(section, {})))
+        merged: dict[str, Value] = {}
+        for name in names:
+            found = self._find(section, name)
+            if found is not None:
+                merged[name] = found[0]
         return merged
 
     def allowed_distributions(self) -> list[str]:
@@ -205,90 +388,62 @@ class Config:
         return ConfigError(f"{self._where_files()}: {where} {key}: missing")
 
     def _typed(self, section: str, key: str, dist: str | None, default: Any,
-               convert: Callable[[Value, Path, str], T]) -> T:
-        """Look ``key`` up and convert it, or return ``default`` (missing: an error)."""
+               convert: Callable[[Value, str], T]) -> T:
+        """Look ``key`` up and convert it, or return ``default`` (missing: an error).
+
+        ``convert`` gets the value and ``<file>: [section] key`` for its errors.
+        """
         found = self.lookup(section, key, dist)
         if found is None:
             if default is _MISSING:
                 raise self._missing(section, key, dist)
             return default  # type: ignore[no-any-return]
-        return convert(*found)
+        value, path, sect = found
+        return convert(value, f"{path}: [{sect}] {key}")
 
     def get(self, section: str, key: str, dist: str | None = None, default: Any = _MISSING) -> str:
         """A value as a string (lists are joined with commas)."""
-
-        def convert(value: Value, _path: Path, _sect: str) -> str:
-            if isinstance(value, list):
-                return ",".join(str(v) for v in value)
-            if isinstance(value, bool):
-                return "true" if value else "false"
-            return str(value)
-
-        return self._typed(section, key, dist, default, convert)
+        return self._typed(section, key, dist, default, _to_str)
 
     def get_int(
-        self, section: str, key: str, dist: str | None = None, default: Any = _MISSING, minimum: int | None = None
+        self, section: str, key: str, dist: str | None = None, default: Any = _MISSING,
+        minimum: int | None = None, maximum: int | None = None,
     ) -> int:
-        """A whole number, at least ``minimum`` when given."""
-
-        def convert(value: Value, path: Path, sect: str) -> int:
-            try:
-                if isinstance(value, bool | list | float):
-                    raise ValueError
-                number = int(str(value).strip())
-            except ValueError:
-                raise ConfigError(f"{path}: [{sect}] {key}: expected a whole number, got {value!r}") from None
-            if minimum is not None and number < minimum:
-                raise ConfigError(f"{path}: [{sect}] {key}: must be at least {minimum}, got {number}")
-            return number
-
-        return self._typed(section, key, dist, default, convert)
+        """A whole number, at least ``minimum`` and at most ``maximum`` when given."""
+        return self._typed(section, key, dist, default, lambda v, w: _to_int(v, w, minimum, maximum))
 
     def get_float(
-        self, section: str, key: str, dist: str | None = None, default: Any = _MISSING, minimum: float = 0.0
+        self, section: str, key: str, dist: str | None = None, default: Any = _MISSING,
+        minimum: float | None = 0.0, maximum: float | None = None,
     ) -> float:
-        """A number of seconds or similar, at least ``minimum``."""
+        """A finite number, at least ``minimum`` (0 unless told; ``None``: no floor) and at most ``maximum``.
 
-        def convert(value: Value, path: Path, sect: str) -> float:
-            try:
-                if isinstance(value, bool | list):
-                    raise ValueError
-                number = float(str(value).strip())
-            except ValueError:
-                raise ConfigError(f"{path}: [{sect}] {key}: expected a number, got {value!r}") from None
-            if not number >= minimum or number == float("inf"):
-                raise ConfigError(
-                    f"{path}: [{sect}] {key}: must be a finite number of at least {minimum}, got {value!r}"
-                )
-            return number
+        NaN and infinities are refused.
+        """
+        return self._typed(section, key, dist, default, lambda v, w: _to_float(v, w, minimum, maximum))
 
-        return self._typed(section, key, dist, default, convert)
+    def get_duration(
+        self, section: str, key: str, dist: str | None = None, default: Any = _MISSING,
+        minimum: float | None = None, maximum: float | None = None,
+    ) -> float:
+        """A duration in seconds: ``30``, ``1.5``, ``30s``, ``500ms``, ``2m`` or ``1h`` (see :func:`parse_duration`).
+
+        It must be finite and more than 0, or at least ``minimum`` when given
+        (``minimum=0`` allows 0); at most ``maximum`` when given.
+        """
+        return self._typed(section, key, dist, default, lambda v, w: parse_duration(v, w, minimum, maximum))
 
     def get_bool(self, section: str, key: str, dist: str | None = None, default: Any = _MISSING) -> bool:
-        """``true/false``, ``yes/no``, ``on/off`` or ``1/0``."""
-
-        def convert(value: Value, path: Path, sect: str) -> bool:
-            if isinstance(value, bool):
-                return value
-            text = str(value).strip().lower()
-            if text in _TRUE:
-                return True
-            if text in _FALSE:
-                return False
-            raise ConfigError(f"{path}: [{sect}] {key}: expected true or false, got {value!r}")
-
-        return self._typed(section, key, dist, default, convert)
+        """``true/false``, ``yes/no``, ``on/off`` or ``1/0`` (:data:`BOOLEAN_WORDS`)."""
+        return self._typed(section, key, dist, default, parse_bool)
 
     def get_list(
         self, section: str, key: str, dist: str | None = None, default: Any = _MISSING, sep: str = ","
     ) -> list[str]:
         """A comma-separated list (or a TOML array), blanks dropped."""
-
-        def convert(value: Value, _path: Path, _sect: str) -> list[str]:
-            items: Iterable[Any] = value if isinstance(value, list) else str(value).split(sep)
-            return [str(item).strip() for item in items if str(item).strip()]
-
-        found = self._typed(section, key, dist, None if default is not _MISSING else _MISSING, convert)
+        found = self._typed(
+            section, key, dist, None if default is not _MISSING else _MISSING, lambda v, _w: _to_list(v, sep)
+        )
         return list(default) if found is None else found
 
     def node_settings(self, section: str) -> NodeSettings:
@@ -320,9 +475,14 @@ class NodeSettings:
                 raise ConfigError(f"{self._file_of(name)}: [{name}]: invalid node set: {exc}") from None
             self.overrides.append((nodes, name, config.items(name)))
 
-    def _file_of(self, name: str) -> str:
+    def _file_of(self, name: str, key: str | None = None) -> str:
+        """The last file with section ``name`` (holding ``key`` when given, maybe in ``[DEFAULT]``)."""
+        found = self.config._find_raw(name, key) if key is not None else None
+        if found is not None:
+            return str(found[1].path)
         for cfile in reversed(self.config.files):
-            if name in cfile.sections:
+            keys = cfile.sections.get(name)
+            if keys is not None and (key is None or key in keys):
                 return str(cfile.path)
         return "<config>"
 
@@ -342,27 +502,61 @@ class NodeSettings:
                 found = name
         return found
 
-    def get(self, node: str, key: str, default: Any = _MISSING) -> str:
-        """``key`` for ``node`` as a string."""
-        values = self.values(node)
-        if key not in values:
+    def where(self, node: str, key: str) -> str:
+        """``<file>: [section] key`` of a node's value of ``key``: how config errors start."""
+        sect = self.source(node, key)
+        return f"{self._file_of(sect, key)}: [{sect}] {key}"
+
+    def lookup(self, node: str, key: str) -> tuple[Value, str] | None:
+        """A node's raw value of ``key`` and :meth:`where` it comes from, or None."""
+        found: tuple[Value, str] | None = (self.base[key], self.section) if key in self.base else None
+        for nodes, name, keys in self.overrides:
+            if key in keys and node in nodes:
+                found = keys[key], name
+        if found is None:
+            return None
+        value, sect = found
+        return value, f"{self._file_of(sect, key)}: [{sect}] {key}"
+
+    def _typed(self, node: str, key: str, default: Any, convert: Callable[[Value, str], T]) -> T:
+        found = self.lookup(node, key)
+        if found is None:
             if default is _MISSING:
                 raise ConfigError(f"{self.config._where_files()}: [{self.section}] {key}: missing (node {node})")
             return default  # type: ignore[no-any-return]
-        value = values[key]
-        return ",".join(map(str, value)) if isinstance(value, list) else str(value)
+        return convert(*found)
 
-    def get_int(self, node: str, key: str, default: Any = _MISSING) -> int:
-        """``key`` for ``node`` as a whole number."""
-        raw = self.get(node, key, default=None)
-        if raw is None:
-            if default is _MISSING:
-                return int(self.get(node, key))
-            return default  # type: ignore[no-any-return]
-        try:
-            return int(raw)
-        except ValueError:
-            sect = self.source(node, key)
-            raise ConfigError(
-                f"{self._file_of(sect)}: [{sect}] {key}: expected a whole number, got {raw!r}"
-            ) from None
+    def get(self, node: str, key: str, default: Any = _MISSING) -> str:
+        """``key`` for ``node`` as a string (lists are joined with commas)."""
+
+        def convert(value: Value, _where: str) -> str:
+            return ",".join(map(str, value)) if isinstance(value, list) else str(value)
+
+        return self._typed(node, key, default, convert)
+
+    def get_int(
+        self, node: str, key: str, default: Any = _MISSING, minimum: int | None = None, maximum: int | None = None
+    ) -> int:
+        """``key`` for ``node`` as a whole number, at least ``minimum`` and at most ``maximum`` when given."""
+        return self._typed(node, key, default, lambda v, w: _to_int(v, w, minimum, maximum))
+
+    def get_float(
+        self, node: str, key: str, default: Any = _MISSING, minimum: float | None = 0.0, maximum: float | None = None
+    ) -> float:
+        """``key`` for ``node`` as a finite number (as :meth:`Config.get_float`)."""
+        return self._typed(node, key, default, lambda v, w: _to_float(v, w, minimum, maximum))
+
+    def get_duration(
+        self, node: str, key: str, default: Any = _MISSING, minimum: float | None = None, maximum: float | None = None
+    ) -> float:
+        """``key`` for ``node`` as seconds (as :meth:`Config.get_duration`)."""
+        return self._typed(node, key, default, lambda v, w: parse_duration(v, w, minimum, maximum))
+
+    def get_bool(self, node: str, key: str, default: Any = _MISSING) -> bool:
+        """``key`` for ``node`` as a boolean (:data:`BOOLEAN_WORDS`)."""
+        return self._typed(node, key, default, parse_bool)
+
+    def get_list(self, node: str, key: str, default: Any = _MISSING, sep: str = ",") -> list[str]:
+        """``key`` for ``node`` as a list (comma-separated, or a TOML array), blanks dropped."""
+        found = self._typed(node, key, None if default is not _MISSING else _MISSING, lambda v, _w: _to_list(v, sep))
+        return list(default) if found is None else found

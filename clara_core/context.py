@@ -1,7 +1,9 @@
-"""The context of one command: config, plugins, backends, fan-out policy, options.
+"""The context of one command: config, backends, fan-out policy, options.
 
 A backend factory receives this object; it is the one door from a plugin to
-the core's services.
+the core's services. It finds backends through a :class:`BackendSource` (the
+plugin manager), which it knows only by that protocol: this module imports
+nothing of the plugin machinery.
 """
 
 from __future__ import annotations
@@ -10,22 +12,33 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol, TypeVar, overload
 
 from ClusterShell.NodeSet import NodeSet
 
-from clara_core.capabilities import CAPABILITIES
+from clara_core.capabilities import SECRET_STORE, Capability, capability
 from clara_core.config import Config
 from clara_core.errors import BackendNotFound, ClaraError
-from clara_core.fanout import FanoutPolicy, Work, fanout, merge
+from clara_core.fanout_engine import FanoutPolicy, Work, fanout, merge
 from clara_core.logs import register_secret
-from clara_core.plugins import PluginManager
 from clara_core.protocols import SecretCipher, SecretStore
 from clara_core.results import NodeResult
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CONFIRM_ABOVE = 8
+
+B = TypeVar("B")
+
+
+class BackendSource(Protocol):
+    """Where a :class:`Context` finds backends: the plugin manager."""
+
+    def backend_factory(self, capability: Capability[B], name: str) -> tuple[Callable[[Context], B], str]:
+        """The factory of backend ``name`` of ``capability`` and the plugin that registered it
+        (loading that plugin if needed); :class:`~clara_core.errors.BackendNotFound`, listing the
+        installed backends, when there is none."""
+        ...
 
 
 @dataclass
@@ -44,12 +57,12 @@ class Context:
     """Everything a command and its backends need, built lazily.
 
     :param config: the merged configuration.
-    :param plugins: the loaded plugin manager.
+    :param plugins: where backends come from (the plugin manager).
     :param options: the command line's node options.
     """
 
     config: Config
-    plugins: PluginManager
+    plugins: BackendSource
     options: Options = field(default_factory=Options)
     _instances: dict[tuple[str, str], Any] = field(default_factory=dict)
     _secrets: SecretStore | None = None
@@ -98,56 +111,72 @@ class Context:
 
     # -- backends ---------------------------------------------------------
 
-    def backend_name(self, capability: str, node: str | None = None) -> str:
-        """The backend configured for ``capability`` (for ``node`` when given)."""
-        cap = CAPABILITIES[capability]
+    def backend_name(self, which: Capability[Any] | str, node: str | None = None) -> str:
+        """The backend configured for a capability (for ``node`` when given):
+        ``[backends]``, its ``[backends:<nodeset>]`` overrides, else the capability's default."""
+        cap = capability(which)
         if node is not None and cap.per_node:
-            return self.config.node_settings("backends").get(node, capability, default=cap.default or "")
-        return self.config.get("backends", capability, default=cap.default or "")
+            return self.config.node_settings("backends").get(node, cap.name, default=cap.default or "")
+        return self.config.get("backends", cap.name, default=cap.default or "")
 
-    def backend(self, capability: str, name: str | None = None) -> Any:
-        """The backend instance ``name`` of ``capability`` (the configured one by default)."""
-        name = name or self.backend_name(capability)
+    @overload
+    def backend(self, which: Capability[B], name: str | None = None) -> B: ...
+
+    @overload
+    def backend(self, which: str, name: str | None = None) -> object: ...
+
+    def backend(self, which: Capability[Any] | str, name: str | None = None) -> Any:
+        """The backend ``name`` of a capability (the configured one by default), built once
+        per command. Typed by the capability: ``ctx.backend(POWER)`` is a ``PowerBackend``.
+
+        A backend that lacks a method of its capability's protocol is refused here, with
+        one line naming the plugin, rather than failing half-way through a command.
+        """
+        cap = capability(which)
+        name = name or self.backend_name(cap)
         if not name:
-            raise BackendNotFound(f"no {capability} backend configured: set [backends] {capability}")
-        key = (capability, name)
+            raise BackendNotFound(f"no {cap.name} backend configured: set [backends] {cap.name}")
+        key = (cap.name, name)
         if key not in self._instances:
-            self.plugins.load_backend(capability, name)
-            if name not in self.plugins.registry().names(capability):
-                existing = ", ".join(self.plugins.backend_names(capability)) or "none: install a plugin for it"
-                raise BackendNotFound(f"no {capability} backend named {name!r} (installed: {existing})")
-            info = self.plugins.registry().get(capability, name)
+            factory, plugin = self.plugins.backend_factory(cap, name)
             try:
-                self._instances[key] = info.factory(self)
+                instance = factory(self)
             except ClaraError:
                 raise
             except Exception as exc:
                 raise ClaraError(
-                    f"{capability} backend {name!r} (plugin {info.plugin}) failed to start: {type(exc).__name__}: {exc}"
+                    f"{cap.name} backend {name!r} (plugin {plugin}) failed to start: {type(exc).__name__}: {exc}"
                 ) from exc
+            missing = cap.missing_methods(instance)
+            if missing:
+                raise BackendNotFound(
+                    f"{cap.name} backend {name!r} (plugin {plugin}) lacks {', '.join(missing)}"
+                    f" of {cap.protocol.__name__}"
+                )
+            self._instances[key] = instance
         return self._instances[key]
 
-    def split_by_backend(self, capability: str, nodes: NodeSet) -> dict[str, NodeSet]:
-        """Group ``nodes`` by the backend that serves each for ``capability``."""
+    def split_by_backend(self, which: Capability[Any] | str, nodes: NodeSet) -> dict[str, NodeSet]:
+        """Group ``nodes`` by the backend that serves each for a capability."""
+        cap = capability(which)
         settings = self.config.node_settings("backends")
-        default = self.backend_name(capability)
+        default = self.backend_name(cap)
         if not settings.overrides:
             return {default: NodeSet(nodes)}
         groups: dict[str, list[str]] = defaultdict(list)
         for node in nodes:
-            groups[settings.get(node, capability, default=default)].append(node)
+            groups[settings.get(node, cap.name, default=default)].append(node)
         return {name: NodeSet.fromlist(members) for name, members in groups.items()}
 
     def dispatch(
-        self, capability: str, nodes: NodeSet, call: Callable[[Any, NodeSet], Iterator[NodeResult]]
+        self, which: Capability[B], nodes: NodeSet, call: Callable[[B, NodeSet], Iterator[NodeResult]]
     ) -> Iterator[NodeResult]:
-        """Send each node to its backend and merge the results as they come."""
-        groups = self.split_by_backend(capability, nodes)
-        missing = [name for name in groups if not name]
-        if missing:
-            raise BackendNotFound(f"no {capability} backend configured: set [backends] {capability}")
+        """Send each node to its backend (``call(backend, subset)``) and merge the results as they come."""
+        groups = self.split_by_backend(which, nodes)
+        if any(not name for name in groups):
+            raise BackendNotFound(f"no {which.name} backend configured: set [backends] {which.name}")
         # Resolve every backend before starting any, so a bad name fails the command up front.
-        backends = {name: self.backend(capability, name) for name in groups}
+        backends = {name: self.backend(which, name) for name in groups}
         return merge(call(backends[name], subset) for name, subset in groups.items())
 
     # -- secrets ----------------------------------------------------------
@@ -156,18 +185,18 @@ class Context:
     def secrets(self) -> SecretStore:
         """The configured secret store (``[backends] secret_store``, default ``passwd_file``)."""
         if self._secrets is None:
-            self._secrets = self.backend("secret_store")
+            self._secrets = self.backend(SECRET_STORE)
         return self._secrets
 
     def cipher(self, fallback: str) -> tuple[str, SecretCipher]:
         """The store that encrypts files (``clara enc``, ``repo key``): the configured
         ``secret_store`` if it can, else the ``fallback`` store; with its name."""
-        name = self.backend_name("secret_store")
-        store = self.backend("secret_store", name) if name else None
+        name = self.backend_name(SECRET_STORE)
+        store: SecretStore | None = self.backend(SECRET_STORE, name) if name else None
         if not isinstance(store, SecretCipher):
             name = fallback
             try:
-                store = self.backend("secret_store", fallback)
+                store = self.backend(SECRET_STORE, fallback)
             except BackendNotFound:
                 raise ClaraError(
                     f"no secret store can decrypt files: set [backends] secret_store = {fallback}"

@@ -4,21 +4,29 @@ A plugin is a module named by an entry point in the group ``clara``; it
 implements any of the hooks below with :data:`clara_core.hookimpl`::
 
     from clara_core import hookimpl
+    from clara_core.registry import Register
+    from clara_core.protocols import PowerBackend
 
     @hookimpl
-    def register_power_backends(register):
-        register("mybmc", lambda ctx: MyPower(ctx), "My vendor's BMCs")
+    def register_power_backends(register: Register[PowerBackend]) -> None:
+        register("mybmc", make_backend, "My vendor's BMCs")
 
     @hookimpl
-    def register_commands(cli):
+    def register_commands(cli: click.Group) -> None:
         cli.add_command(mygroup)
 
-Hooks only *register* things; nothing heavy happens while they run. Every
-capability hook receives a :class:`~clara_core.registry.Register` bound to
-its capability: ``register(name, factory, description="")``, where
-``factory(ctx)`` builds the backend (an object honouring the capability's
-protocol in :mod:`clara_core.protocols`) only when a command uses it. Which
-backend serves which node is the site's choice, in ``[backends]``.
+Hooks only *register* things; nothing heavy happens while they run. Every hook
+is *historic*: pluggy calls a plugin's implementations as the plugin is
+registered, whenever that is (plugins load lazily, see
+:mod:`clara_core.plugins`), so what a plugin registers is pinned to it, and a
+plugin whose registration fails is unregistered with everything it added,
+leaving the others untouched.
+
+Every capability hook receives a :class:`~clara_core.registry.Register` typed
+by its capability's protocol: ``register(name, factory, description="",
+replaces=False)``, where ``factory(ctx)`` builds the backend only when a
+command uses it. Which backend serves which node is the site's choice, in
+``[backends]``. The table of capabilities is :mod:`clara_core.capabilities`.
 """
 
 from __future__ import annotations
@@ -30,119 +38,160 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
+    from clara_core.protocols import (
+        BmcBackend,
+        BootDeviceBackend,
+        HypervisorBackend,
+        ImageBuilderBackend,
+        MirrorBackend,
+        PackageBuilderBackend,
+        PackageRepoBackend,
+        PowerBackend,
+        SchedulerBackend,
+        SecretStore,
+        SelBackend,
+    )
     from clara_core.registry import Register
 
 hookspec = pluggy.HookspecMarker("clara")
 hookimpl = pluggy.HookimplMarker("clara")
 
 
-@hookspec
+@hookspec(historic=True)
 def register_commands(cli: click.Group) -> None:
     """Add Click commands or groups to the ``clara`` command.
 
-    :param cli: the root ``clara`` group; call ``cli.add_command(...)``.
-        Keep the module light: import heavy libraries inside the commands.
+    :param cli: the group whose commands become ``clara``'s; call ``cli.add_command(...)``.
+        Keep the module light: import heavy libraries inside the commands. A plugin
+        that declares its commands in the entry-point group ``clara.commands`` is
+        imported only when one of them is used.
 
     Example: ``cli.add_command(ipmi_group, name="ipmi")``.
     """
 
 
-@hookspec
-def register_power_backends(register: Register) -> None:
+@hookspec(historic=True)
+def register_power_backends(register: Register[PowerBackend]) -> None:
     """Register backends of the ``power`` capability (:class:`~clara_core.protocols.PowerBackend`).
 
-    :param register: ``register(name, factory, description="")``.
+    :param register: ``register(name, factory, description="", replaces=False)``; ``factory(ctx)``
+        returns a :class:`~clara_core.protocols.PowerBackend`.
 
-    Example: ``register("ipmi", lambda ctx: IpmiBackend(ctx), "IPMI 2.0 via pyghmi")``.
+    Example: ``register("ipmi", make_ipmi_backend, "IPMI 2.0 lanplus")``.
     """
 
 
-@hookspec
-def register_boot_device_backends(register: Register) -> None:
+@hookspec(historic=True)
+def register_boot_device_backends(register: Register[BootDeviceBackend]) -> None:
     """Register backends of the ``boot_device`` capability (:class:`~clara_core.protocols.BootDeviceBackend`).
 
-    :param register: ``register(name, factory, description="")``.
+    :param register: ``register(name, factory, description="", replaces=False)``; ``factory(ctx)``
+        returns a :class:`~clara_core.protocols.BootDeviceBackend`.
 
-    Example: ``register("redfish", RedfishBackend)``.
+    Example: ``register("redfish", make_redfish_backend)``.
     """
 
 
-@hookspec
-def register_sel_backends(register: Register) -> None:
+@hookspec(historic=True)
+def register_sel_backends(register: Register[SelBackend]) -> None:
     """Register backends of the ``sel`` capability (:class:`~clara_core.protocols.SelBackend`).
 
-    :param register: ``register(name, factory, description="")``.
+    :param register: ``register(name, factory, description="", replaces=False)``; ``factory(ctx)``
+        returns a :class:`~clara_core.protocols.SelBackend`.
 
-    Example: ``register("ipmi", IpmiBackend, "System event log over IPMI")``.
+    Example: ``register("ipmi", make_ipmi_backend, "System event log over IPMI")``.
     """
 
 
-@hookspec
-def register_secret_store_backends(register: Register) -> None:
-    """Register backends of the ``secret_store`` capability (:class:`~clara_core.protocols.SecretStore`,
-    optionally :class:`~clara_core.protocols.SecretCipher` for ``clara enc``).
+@hookspec(historic=True)
+def register_bmc_backends(register: Register[BmcBackend]) -> None:
+    """Register backends of the ``bmc`` capability (:class:`~clara_core.protocols.BmcBackend`).
 
-    :param register: ``register(name, factory, description="")``.
+    The verbs of ``clara ipmi`` and ``clara redfish`` beyond power, boot device and event log use it.
 
-    Example: ``register("openssl", OpensslStore, "AES-256-CBC files, openssl enc compatible")``.
+    :param register: ``register(name, factory, description="", replaces=False)``; ``factory(ctx)``
+        returns a :class:`~clara_core.protocols.BmcBackend`.
+
+    Example: ``register("ipmi", make_ipmi_backend)``.
     """
 
 
-@hookspec
-def register_package_repo_backends(register: Register) -> None:
+@hookspec(historic=True)
+def register_secret_store_backends(register: Register[SecretStore]) -> None:
+    """Register backends of the ``secret_store`` capability (:class:`~clara_core.protocols.SecretStore`).
+
+    A store that also honours :class:`~clara_core.protocols.SecretCipher` encrypts files for ``clara enc``.
+
+    :param register: ``register(name, factory, description="", replaces=False)``; ``factory(ctx)``
+        returns a :class:`~clara_core.protocols.SecretStore`.
+
+    Example: ``register("openssl", make_openssl_store, "AES-256-CBC files, openssl enc compatible")``.
+    """
+
+
+@hookspec(historic=True)
+def register_package_repo_backends(register: Register[PackageRepoBackend]) -> None:
     """Register backends of the ``package_repo`` capability (:class:`~clara_core.protocols.PackageRepoBackend`).
 
-    :param register: ``register(name, factory, description="")``.
+    :param register: ``register(name, factory, description="", replaces=False)``; ``factory(ctx)``
+        returns a :class:`~clara_core.protocols.PackageRepoBackend`.
 
-    Example: ``register("reprepro", RepreproRepo)``.
+    Example: ``register("reprepro", make_reprepro)``.
     """
 
 
-@hookspec
-def register_mirror_backends(register: Register) -> None:
+@hookspec(historic=True)
+def register_mirror_backends(register: Register[MirrorBackend]) -> None:
     """Register backends of the ``mirror`` capability (:class:`~clara_core.protocols.MirrorBackend`).
 
-    :param register: ``register(name, factory, description="")``.
+    :param register: ``register(name, factory, description="", replaces=False)``; ``factory(ctx)``
+        returns a :class:`~clara_core.protocols.MirrorBackend`.
 
-    Example: ``register("debmirror", DebmirrorSync)``.
+    Example: ``register("debmirror", make_debmirror)``.
     """
 
 
-@hookspec
-def register_package_builder_backends(register: Register) -> None:
+@hookspec(historic=True)
+def register_package_builder_backends(register: Register[PackageBuilderBackend]) -> None:
     """Register backends of the ``package_builder`` capability (:class:`~clara_core.protocols.PackageBuilderBackend`).
 
-    :param register: ``register(name, factory, description="")``.
+    :param register: ``register(name, factory, description="", replaces=False)``; ``factory(ctx)``
+        returns a :class:`~clara_core.protocols.PackageBuilderBackend`.
 
-    Example: ``register("sbuild", SbuildBuilder)``.
+    Example: ``register("sbuild", make_sbuild)``.
     """
 
 
-@hookspec
-def register_image_builder_backends(register: Register) -> None:
+@hookspec(historic=True)
+def register_image_builder_backends(register: Register[ImageBuilderBackend]) -> None:
     """Register backends of the ``image_builder`` capability (:class:`~clara_core.protocols.ImageBuilderBackend`).
 
-    :param register: ``register(name, factory, description="")``.
+    :param register: ``register(name, factory, description="", replaces=False)``; ``factory(ctx)``
+        returns a :class:`~clara_core.protocols.ImageBuilderBackend`.
 
-    Example: ``register("mmdebstrap", MmdebstrapBuilder)``.
+    Example: ``register("mmdebstrap", make_mmdebstrap)``.
     """
 
 
-@hookspec
-def register_hypervisor_backends(register: Register) -> None:
+@hookspec(historic=True)
+def register_hypervisor_backends(register: Register[HypervisorBackend]) -> None:
     """Register backends of the ``hypervisor`` capability (:class:`~clara_core.protocols.HypervisorBackend`).
 
-    :param register: ``register(name, factory, description="")``.
+    :param register: ``register(name, factory, description="", replaces=False)``; ``factory(ctx)``
+        returns a :class:`~clara_core.protocols.HypervisorBackend`.
 
-    Example: ``register("libvirt", LibvirtHypervisor)``.
+    Example: ``register("libvirt", make_libvirt)``.
     """
 
 
-@hookspec
-def register_scheduler_backends(register: Register) -> None:
+@hookspec(historic=True)
+def register_scheduler_backends(register: Register[SchedulerBackend]) -> None:
     """Register backends of the ``scheduler`` capability (:class:`~clara_core.protocols.SchedulerBackend`).
 
-    :param register: ``register(name, factory, description="")``.
+    ``replaces=True`` in the example: a site's own ``slurm`` backend taking over clara-slurm's.
 
-    Example: ``register("slurm", SlurmScheduler)``.
+    :param register: ``register(name, factory, description="", replaces=False)``; ``factory(ctx)``
+        returns a :class:`~clara_core.protocols.SchedulerBackend`.
+
+    Example: ``register("slurm", make_slurm, replaces=True)``.
     """

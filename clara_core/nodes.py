@@ -1,13 +1,17 @@
-"""Node sets (ClusterShell) and BMC addresses."""
+"""Node sets (ClusterShell).
+
+BMC addresses live in :mod:`clara_core.bmc`; ``bmc_host``, ``bmc_address`` and
+``is_ip_address`` are still importable from here.
+"""
 
 from __future__ import annotations
 
-import ipaddress
-
 from ClusterShell.NodeSet import NodeSet
 
-from clara_core.config import NodeSettings
+from clara_core.bmc import bmc_address, bmc_host, is_ip_address
 from clara_core.errors import NodeSetError
+
+__all__ = ["bmc_address", "bmc_host", "is_ip_address", "parse_nodeset"]
 
 
 def parse_nodeset(text: str) -> NodeSet:
@@ -28,33 +32,3 @@ def parse_nodeset(text: str) -> NodeSet:
         hint = " (unknown or empty group?)" if "@" in text else ""
         raise NodeSetError(f"node set {text!r} is empty{hint}")
     return nodes
-
-
-def is_ip_address(name: str) -> bool:
-    """Whether ``name`` is an IPv4 or IPv6 address (used as is for a BMC)."""
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return True
-
-
-def bmc_host(node: str, prefix: str = "", suffix: str = "") -> str:
-    """The BMC host name of ``node``: ``prefix + node + suffix``, or the node
-    itself when it is an IP address (the seed's rule)."""
-    if is_ip_address(node):
-        return node
-    return f"{prefix}{node}{suffix}"
-
-
-def bmc_address(node: str, settings: NodeSettings, default_port: int) -> tuple[str, int]:
-    """Where to reach ``node``'s BMC under a backend's section settings.
-
-    ``bmc_host`` (an explicit address for that node set, or one node) wins;
-    else ``prefix`` + node + ``suffix``. ``bmc_port`` defaults to the
-    protocol's port.
-    """
-    values = settings.values(node)
-    explicit = str(values.get("bmc_host", "")).strip()
-    host = explicit or bmc_host(node, str(values.get("prefix", "")), str(values.get("suffix", "")))
-    return host, settings.get_int(node, "bmc_port", default=default_port)

@@ -10,24 +10,36 @@
   in ``clara plugins``), never breaking the others;
 * misspelled hook implementations are caught by ``check_pending()`` and
   reported the same way (the plugin is then unregistered);
+* every hook is historic (:mod:`clara_core.hookspecs`): pluggy calls a
+  plugin's registrations while the plugin is registered, so each backend and
+  command is pinned to its plugin, and a plugin whose registration fails is
+  unregistered with what it had added;
 * the entry points come from a cache that is rebuilt whenever an installed
   distribution may have changed (see :mod:`clara_core.entrypoints`).
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from types import ModuleType
+from typing import TYPE_CHECKING, Any, TypeVar
 
+import click
 import pluggy
 
 from clara_core import hookspecs
-from clara_core.capabilities import CAPABILITIES
+from clara_core.capabilities import CAPABILITIES, Capability
 from clara_core.entrypoints import PluginEntryPoint, entry_points
+from clara_core.errors import BackendNotFound
 from clara_core.registry import BackendRegistry, Register
+
+if TYPE_CHECKING:
+    from clara_core.context import Context
+
+B = TypeVar("B")
 
 log = logging.getLogger(__name__)
 
@@ -60,19 +72,36 @@ def _env_list(name: str) -> list[str] | None:
 
 
 class PluginManager:
-    """Clara's pluggy manager, its plugins and their backends."""
+    """Clara's pluggy manager, its plugins, their commands and their backends.
 
-    def __init__(self, disabled: list[str] | None = None) -> None:
+    :param disabled: plugins not to load (``[plugins] disabled``), besides
+        those of ``CLARA_DISABLE_PLUGINS``.
+    :param builtins: modules of the core's own plugins, by name, registered first.
+    """
+
+    def __init__(self, disabled: Iterable[str] = (), builtins: Iterable[str] = ()) -> None:
         self.pm = pluggy.PluginManager("clara")
         self.pm.add_hookspecs(hookspecs)
         self.plugins: dict[str, PluginInfo] = {}
-        self.disabled = set(disabled or []) | set(_env_list("CLARA_DISABLE_PLUGINS") or [])
-        self._registry: BackendRegistry | None = None
+        self.disabled = set(disabled) | set(_env_list("CLARA_DISABLE_PLUGINS") or [])
         self._pending: dict[str, PluginEntryPoint] = {}
         self._declared: set[str] = set()
         self._command_index: dict[str, str] = {}
-        self._backend_index: dict[tuple[str, str], str] = {}
-        self._commands_added: set[str] = set()
+        self._backend_index: dict[tuple[str, str], list[str]] = {}
+        self._registering = ""
+        #: What plugins registered: backends, and commands (a group of its own, merged into
+        #: ``clara`` by :meth:`add_commands`, so a failed plugin's commands can be taken back).
+        self._registry = BackendRegistry()
+        self.commands = click.Group("clara")
+        self.pm.hook.register_commands.call_historic(kwargs={"cli": self.commands})
+        for cap in CAPABILITIES.values():
+            register: Register[Any] = Register(self._registry, cap, self._current_plugin)
+            getattr(self.pm.hook, cap.hook).call_historic(kwargs={"register": register})
+        for module in builtins:
+            self.add_builtin(module)
+
+    def _current_plugin(self) -> str:
+        return self._registering or "?"
 
     # -- loading ----------------------------------------------------------
 
@@ -92,7 +121,7 @@ class PluginManager:
                 self._declared.discard(name)
                 del self.plugins[name]
             self._command_index = {c: p for c, p in self._command_index.items() if p not in stale}
-            self._backend_index = {b: p for b, p in self._backend_index.items() if p not in stale}
+            self._backend_index = {b: [p for p in ps if p not in stale] for b, ps in self._backend_index.items()}
         by_module: dict[str, str] = {}
         for ep in sorted((ep for ep in found if ep.group == ENTRY_POINT_GROUP), key=lambda e: e.name):
             if (only is not None and ep.name not in only) or ep.name in self.plugins:
@@ -111,7 +140,9 @@ class PluginManager:
             elif ep.group == BACKENDS_GROUP and ep.value in by_module:
                 capability, _, backend = ep.name.partition(".")
                 if backend:
-                    self._backend_index.setdefault((capability, backend), by_module[ep.value])
+                    declaring = self._backend_index.setdefault((capability, backend), [])
+                    if by_module[ep.value] not in declaring:
+                        declaring.append(by_module[ep.value])
                     self._declared.add(by_module[ep.value])
 
     def load_entry_points(self) -> None:
@@ -146,84 +177,73 @@ class PluginManager:
         return name if name in self._pending else None
 
     def load_backend(self, capability: str, backend: str) -> None:
-        """Import the plugin that declares ``backend`` of ``capability``, if pending."""
-        name = self._backend_index.get((capability, backend))
-        if name is not None:
+        """Import every pending plugin that declares ``backend`` of ``capability`` (a site's
+        plugin may declare a backend that replaces ours: both load, the registry decides)."""
+        for name in self._backend_index.get((capability, backend), []):
             self.load(name)
 
     def backend_names(self, capability: str) -> list[str]:
         """Backends of ``capability``: registered ones and declared ones not yet loaded."""
-        declared = {b for (c, b), plugin in self._backend_index.items() if c == capability and plugin in self._pending}
-        return sorted(set(self.registry().names(capability)) | declared)
+        declared = {b for (c, b), plugins in self._backend_index.items()
+                    if c == capability and any(p in self._pending for p in plugins)}
+        return sorted(set(self._registry.names(capability)) | declared)
+
+    def backend_factory(self, capability: Capability[B], name: str) -> tuple[Callable[[Context], B], str]:
+        """The factory of backend ``name`` of ``capability`` and the plugin that registered it,
+        loading the plugins that declare it; a clear error listing the installed ones if none does."""
+        self.load_backend(capability.name, name)
+        if name not in self._registry.names(capability.name):
+            existing = ", ".join(self.backend_names(capability.name)) or "none: install a plugin for it"
+            raise BackendNotFound(f"no {capability.name} backend named {name!r} (installed: {existing})")
+        info = self._registry.get(capability, name)
+        return info.factory, info.plugin
 
     def add_plugin(self, plugin: object, name: str, info: PluginInfo | None = None) -> None:
-        """Register a plugin object or module (tests and built-in plugins use it)."""
+        """Register a plugin object or module (tests and built-in plugins use it). Its
+        registration hooks run now; if one fails, or it implements an unknown hook, the
+        plugin is unregistered with its backends and commands, and the error recorded."""
         if info is None:
             info = PluginInfo(name=name, module=getattr(plugin, "__name__", name))
         self.plugins[name] = info
+        commands_before = dict(self.commands.commands)
+        self._registering = name
         try:
             self.pm.register(plugin, name=name)
             self.pm.check_pending()
         except Exception as exc:
             if self.pm.is_registered(plugin):
                 self.pm.unregister(plugin)
+            self._registry.remove_plugin(name)
+            self.commands.commands = commands_before
             info.error = _describe_registration_error(exc)
             log.warning("plugin %s: %s", name, info.error)
             return
+        finally:
+            self._registering = ""
         info.hooks = _hook_names(self.pm, plugin)
-        self._registry = None
 
-    def add_builtin(self, module: ModuleType) -> None:
-        """Register one of the core's own plugins."""
-        self.add_plugin(module, module.__name__.rsplit(".", 1)[-1], PluginInfo(
-            name=module.__name__.rsplit(".", 1)[-1], module=module.__name__, distribution="clara-core",
-        ))
+    def add_builtin(self, module_name: str) -> None:
+        """Register one of the core's own plugins, by module name."""
+        short = module_name.rsplit(".", 1)[-1]
+        self.add_plugin(importlib.import_module(module_name), short,
+                        PluginInfo(name=short, module=module_name, distribution="clara-core"))
 
     # -- what the plugins declare -----------------------------------------
 
     @property
     def hook(self) -> pluggy.HookRelay:
-        """The hook relay (``manager.hook.register_commands(cli=...)``)."""
+        """The hook relay (``manager.hook.<hook name>``)."""
         return self.pm.hook
 
-    def _call_each(
-        self, hook_name: str, kwargs_for: Callable[[str], dict[str, object]], skip: set[str] | None = None
-    ) -> None:
-        """Call one hook plugin by plugin, pinning a failure on its plugin; the
-        plugins called are added to ``skip`` and plugins already in it are passed over."""
-        caller = getattr(self.pm.hook, hook_name)
-        for impl in reversed(caller.get_hookimpls()):
-            name = self.pm.get_name(impl.plugin) or "?"
-            if skip is not None:
-                if name in skip:
-                    continue
-                skip.add(name)
-            try:
-                impl.function(**kwargs_for(name))
-            except Exception as exc:
-                message = f"{hook_name} failed: {type(exc).__name__}: {exc}"
-                info = self.plugins.get(name)
-                if info is not None:
-                    info.error = message
-                log.warning("plugin %s: %s", name, message)
-
-    def add_commands(self, cli: object) -> None:
-        """Let every loaded plugin that has not yet done so add its commands; a
-        failing plugin adds none and is reported."""
-        self._call_each("register_commands", lambda _name: {"cli": cli}, skip=self._commands_added)
+    def add_commands(self, cli: click.Group) -> None:
+        """Give ``cli`` every command the loaded plugins have added (idempotent)."""
+        for name, command in self.commands.commands.items():
+            if cli.commands.get(name) is not command:
+                cli.add_command(command, name)
 
     def registry(self) -> BackendRegistry:
-        """Every backend declared through the capability hooks (built once)."""
-        if self._registry is None:
-            registry = BackendRegistry()
-            for capability in CAPABILITIES.values():
-                self._call_each(capability.hook, _register_kwargs(registry, capability.name))
-            self._registry = registry
+        """Every backend registered by the loaded plugins."""
         return self._registry
-
-
-def _register_kwargs(registry: BackendRegistry, capability: str) -> Callable[[str], dict[str, object]]:
-    return lambda plugin: {"register": Register(registry, capability, plugin)}
 
 
 def _describe_registration_error(exc: Exception) -> str:

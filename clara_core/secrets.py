@@ -2,12 +2,15 @@
 
 The file holds ``KEY=value`` lines (``IMMUSER``, ``IMMPASSWORD``,
 ``ASUPASSWD``...), quotes around values stripped, ``#`` comments and blank
-lines ignored. It is refused when group or others may read it. Values never
+lines ignored. It is refused when others may read it or the group may write
+it; a group-readable file (``root:admins`` mode 0640, common on sites that let
+an admin group read it) is accepted with a warning in the log. Values never
 appear in errors or logs.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 from pathlib import Path
@@ -15,6 +18,18 @@ from pathlib import Path
 from clara_core.config import Config
 from clara_core.errors import ClaraError
 from clara_core.logs import register_secret
+
+log = logging.getLogger(__name__)
+
+
+def check_mode(path: Path, mode: int) -> None:
+    """Refuse a secrets file that others can use or the group can write; warn when the group can read it."""
+    if mode & (stat.S_IRWXO | stat.S_IWGRP):
+        what = "readable by others" if mode & stat.S_IRWXO else "writable by its group"
+        raise ClaraError(f"{path}: {what} (mode {stat.S_IMODE(mode):04o}); run: chmod 600 {path}")
+    if mode & (stat.S_IRGRP | stat.S_IXGRP):
+        log.warning("%s: readable by its group (mode %04o); chmod 600 keeps it to its owner",
+                    path, stat.S_IMODE(mode))
 
 
 def parse_passwd_text(text: str) -> dict[str, str]:
@@ -33,15 +48,14 @@ def parse_passwd_text(text: str) -> dict[str, str]:
 
 
 def check_private(path: Path) -> None:
-    """Refuse a secrets file that group or others can read or write."""
+    """Refuse a secrets file that others can use or the group can write (see :func:`check_mode`)."""
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
         raise ClaraError(f"{path}: no such secrets file ([common] master_passwd_file)") from None
     except OSError as exc:
         raise ClaraError(f"{path}: cannot read: {exc.strerror}") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ClaraError(f"{path}: readable by others (mode {stat.S_IMODE(mode):04o}); run: chmod 600 {path}")
+    check_mode(path, mode)
 
 
 class PasswdFileStore:
@@ -78,7 +92,7 @@ class PasswdFileStore:
 
 def read_regular(path: Path, private: bool = False) -> bytes:
     """The bytes of ``path``, which must be a regular file (and, with
-    ``private``, not open to group or others).
+    ``private``, not open to others nor writable by its group: :func:`check_mode`).
 
     Opened without blocking and checked on the open descriptor, so a FIFO or a
     device named by mistake is refused at once instead of hanging the command,
@@ -93,10 +107,8 @@ def read_regular(path: Path, private: bool = False) -> bytes:
             raise IsADirectoryError(21, "is a directory", str(path))
         if not stat.S_ISREG(mode):
             raise OSError(0, "not a regular file", str(path))
-        if private and mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise ClaraError(
-                f"{path}: readable by others (mode {stat.S_IMODE(mode):04o}); run: chmod 600 {path}"
-            )
+        if private:
+            check_mode(path, mode)
         os.set_blocking(fd, True)
         return handle.read()
 

@@ -48,6 +48,9 @@ if [ ! -f "$stamp" ] || [ -n "$(find . -name pyproject.toml -newer "$stamp" -not
   .venv/bin/python -m pip install -q --disable-pip-version-check -U pip
   # setuptools warns about editable installs at length: not our concern here
   PYTHONWARNINGS=ignore .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+  # Test-only plugins live outside the venv now (tests/conftest.py installs them per test run):
+  # remove the copies an older setup put here, or every `clara` run would warn about the broken ones.
+  .venv/bin/python -m pip uninstall -q -y clara-site-plugin clara-broken-plugin >/dev/null 2>&1 || true
   touch "$stamp"
 fi
 # Byte-compile the editable sources as a wheel install would: with PYTHONDONTWRITEBYTECODE set

@@ -4,22 +4,41 @@
   the machine's ``/etc/clara``), ``CLARA_LOG_DIR`` in its temp dir, caches in
   a directory of the run (``XDG_CACHE_HOME``), and no plugin outside the
   test's choice unless it sets ``CLARA_PLUGINS``.
+* The test-only plugin packages (every folder of ``tests/plugins/`` and
+  ``examples/`` with a ``pyproject.toml``) are installed once per run into a
+  directory of the run, never into the venv (a ``clara`` run there must not
+  warn about plugins broken on purpose): :func:`plugin_site` puts it on
+  ``sys.path`` for in-process tests and on ``PYTHONPATH`` for every ``clara``
+  a test starts, as a site's own package would be installed.
 * :func:`clara_config` writes a config file from sections.
 * :func:`run_clara` runs the real ``clara`` console script in a subprocess.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
 
 CLARA = shutil.which("clara", path=str(Path(sys.executable).parent)) or "clara"
+ROOT = Path(__file__).resolve().parent.parent
+#: Where the test-only packages are: each folder with a ``pyproject.toml`` is one distribution.
+TEST_PACKAGE_PATTERNS = ("tests/plugins/*/pyproject.toml", "examples/*/pyproject.toml")
+#: Test plugins disabled unless a test enables them (CLARA_DISABLE_PLUGINS).
+DISABLED_TEST_PLUGINS = "broken,misspelled,replacer"
+
+
+def plugin_packages() -> list[Path]:
+    """The folders of the test-only distributions (test plugins, examples)."""
+    return sorted({p.parent for pattern in TEST_PACKAGE_PATTERNS for p in ROOT.glob(pattern)})
 
 
 def write_ini(path: Path, sections: Mapping[str, Mapping[str, object]]) -> Path:
@@ -39,16 +58,62 @@ def _cache_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("xdg-cache")
 
 
+@pytest.fixture(scope="session")
+def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Install every test-only distribution (:func:`plugin_packages`) into one directory of the run.
+
+    pip builds each from a copy of its folder (``--no-build-isolation``: the venv's
+    setuptools, no index; ``--no-deps``: clara-core is the venv's), so nothing is written
+    into the source tree while other runs may read it. The directory goes first on
+    ``sys.path`` for the whole run.
+    """
+    base = tmp_path_factory.mktemp("test-packages")
+    site = base / "site"
+    copies = []
+    for package in plugin_packages():
+        copy = base / "src" / package.relative_to(ROOT).as_posix().replace("/", "_")
+        shutil.copytree(package, copy, ignore=shutil.ignore_patterns("build", "dist", "*.egg-info", "__pycache__"))
+        copies.append(str(copy))
+    if copies:
+        install = subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-index",
+             "--no-deps", "--no-build-isolation", "--target", str(site), *copies],
+            capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"}, timeout=300,
+        )
+        if install.returncode != 0:
+            raise RuntimeError(
+                "cannot install the test-only plugins (scripts/setup.sh installs the setuptools they need):\n"
+                + install.stdout + install.stderr
+            )
+    site.mkdir(exist_ok=True)
+    # Date the install a minute back, as if it had been made before the run: Clara does not cache
+    # entry points read from a directory younger than two seconds (an install may still be writing).
+    settled = time.time() - 60
+    for path in [*site.rglob("*"), site]:
+        os.utime(path, (settled, settled), follow_symlinks=False)
+    sys.path.insert(0, str(site))
+    importlib.invalidate_caches()
+    yield site
+    with contextlib.suppress(ValueError):
+        sys.path.remove(str(site))
+    importlib.invalidate_caches()
+
+
 @pytest.fixture(autouse=True)
-def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _cache_home: Path) -> Iterator[None]:
+def _isolated_env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _cache_home: Path, plugin_site: Path
+) -> Iterator[None]:
     monkeypatch.setenv("XDG_CACHE_HOME", str(_cache_home))
+    # The test-only plugins, for every ``clara`` the test starts (run_clara or its own subprocess).
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(plugin_site), os.environ.get("PYTHONPATH")])))
     config = tmp_path / "clara-config.ini"
     config.write_text("[common]\n", encoding="utf-8")
     monkeypatch.setenv("CLARA_CONFIG", str(config))
     monkeypatch.setenv("CLARA_LOG_DIR", str(tmp_path / "logs"))
     monkeypatch.delenv("CLARA_PLUGINS", raising=False)
-    # The deliberately broken test plugins stay out of every test but the ones about them.
-    monkeypatch.setenv("CLARA_DISABLE_PLUGINS", "broken,misspelled")
+    # The deliberately broken test plugins, and the one that takes over ipmi and slurm, stay
+    # out of every test but the ones about them.
+    monkeypatch.setenv("CLARA_DISABLE_PLUGINS", DISABLED_TEST_PLUGINS)
     yield
 
 

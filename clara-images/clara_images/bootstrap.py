@@ -1,10 +1,13 @@
 """The ``image_builder`` backends: ``debootstrap`` (the seed's way) and ``mmdebstrap``.
 
-Both read ``debiandist``, ``debmirror``, ``variant``, ``gpg_check`` and
+Both honour :class:`clara_core.protocols.ImageBuilderBackend`: they get a
+:class:`~clara_core.protocols.BootstrapRequest` made of ``debiandist``
+(``suite``), ``debmirror`` (``mirror``), ``variant``, ``gpg_check`` and
 ``gpg_keyring`` of ``[images]`` or ``[chroot]`` (per-dist overrides
-applied). With ``bootstrap_cache`` set to a directory, the bootstrapped tree
-is kept there as a tarball named after everything that shaped it, and later
-builds with the same settings unpack it instead of bootstrapping again.
+applied). With ``bootstrap_cache`` (``cache_dir``) set to a directory, the
+bootstrapped tree is kept there as a tarball named after everything of the
+request that shaped it, and later builds of the same request unpack it
+instead of bootstrapping again.
 """
 
 from __future__ import annotations
@@ -19,14 +22,15 @@ from typing import TYPE_CHECKING
 from clara_core.errors import ClaraError
 from clara_images.mounts import unmount_leftovers
 from clara_images.procs import require, run, step
-from clara_images.settings import RootfsSettings, load_settings
 
 if TYPE_CHECKING:
     from clara_core.context import Context
+    from clara_core.protocols import BootstrapRequest
 
 
 class Builder(abc.ABC):
-    """Common part of the backends: settings, the bootstrap cache, the contract of the protocol."""
+    """Common part of the backends: the bootstrap cache and the contract of
+    :class:`~clara_core.protocols.ImageBuilderBackend`."""
 
     #: The backend's name in ``[backends] image_builder``.
     name = ""
@@ -37,48 +41,45 @@ class Builder(abc.ABC):
         self.ctx = ctx
 
     @abc.abstractmethod
-    def command(self, settings: RootfsSettings, target: Path) -> list[str]:
+    def command(self, request: BootstrapRequest, target: Path) -> list[str]:
         """The bootstrap command line writing into ``target``."""
 
-    def bootstrap(self, dist: str, target: Path, section: str = "images") -> None:
-        """Create a minimal system of ``dist`` in the empty directory ``target``.
-
-        :param section: ``images`` or ``chroot``: which config section drives it.
-        """
-        settings = load_settings(self.ctx.config, section, dist)
-        self.bootstrap_with(settings, Path(target))
-
-    def bootstrap_with(self, settings: RootfsSettings, target: Path) -> None:
-        """Bootstrap ``target`` from ``settings`` (through the cache when configured)."""
-        if not settings.debmirror:
-            raise ClaraError(f"[{settings.section}] debmirror: missing (the Debian mirror to bootstrap from)")
+    def bootstrap(self, request: BootstrapRequest, target: Path) -> None:
+        """Create a minimal system as ``request`` says in the empty directory ``target``
+        (through the cache in ``request.cache_dir`` when set)."""
+        if not request.mirror:
+            raise ClaraError(f"[{request.section}] debmirror: missing (the Debian mirror to bootstrap from)")
+        target = Path(target)
         target.mkdir(parents=True, exist_ok=True)
         if any(target.iterdir()):
             raise ClaraError(f"{target}: not empty; refusing to bootstrap into it")
-        cache = self.cache_file(settings)
+        cache = self.cache_file(request)
         if cache is not None and cache.is_file():
             step(f"unpacking cached bootstrap {cache}")
             run(["tar", "-C", target, "--numeric-owner", "-xpf", cache])
             return
         require(self.program, self.program)
-        step(f"bootstrapping {settings.debiandist} from {settings.debmirror} with {self.name}")
+        step(f"bootstrapping {request.suite} from {request.mirror} with {self.name}")
         try:
-            run(self.command(settings, target), what=self.program)
+            run(self.command(request, target), what=self.program)
         finally:
             unmount_leftovers(target)  # whatever the tool left mounted (a busy /proc), never cached nor packed
         if cache is not None:
             self.save_cache(target, cache)
 
-    def cache_file(self, settings: RootfsSettings) -> Path | None:
-        """The tarball of this bootstrap in ``bootstrap_cache``, or None without a cache."""
-        if not settings.bootstrap_cache:
+    def cache_file(self, request: BootstrapRequest) -> Path | None:
+        """The tarball of this bootstrap in ``request.cache_dir``, or None without a cache.
+
+        Named after the backend and what of the request shapes the tree (suite, mirror,
+        variant, signature checking, keyring); the other keys of ``options`` do not.
+        """
+        if not request.cache_dir:
             return None
         key = json.dumps(
-            [self.name, settings.debiandist, settings.debmirror, settings.variant, settings.gpg_check,
-             settings.gpg_keyring],
+            [self.name, request.suite, request.mirror, request.variant, request.gpg_check, request.gpg_keyring],
         )
         digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-        return Path(settings.bootstrap_cache) / f"{self.name}-{settings.debiandist}-{digest}.tar"
+        return Path(request.cache_dir) / f"{self.name}-{request.suite}-{digest}.tar"
 
     @staticmethod
     def save_cache(target: Path, cache: Path) -> None:
@@ -98,16 +99,16 @@ class DebootstrapBuilder(Builder):
     name = "debootstrap"
     program = "debootstrap"
 
-    def command(self, settings: RootfsSettings, target: Path) -> list[str]:
+    def command(self, request: BootstrapRequest, target: Path) -> list[str]:
         """``debootstrap [--variant] [--keyring|--no-check-gpg] SUITE TARGET MIRROR``."""
         cmd = [self.program]
-        if settings.variant:
-            cmd.append(f"--variant={settings.variant}")
-        if not settings.gpg_check:
+        if request.variant:
+            cmd.append(f"--variant={request.variant}")
+        if not request.gpg_check:
             cmd.append("--no-check-gpg")
-        elif settings.gpg_keyring:
-            cmd.append(f"--keyring={settings.gpg_keyring}")
-        return [*cmd, settings.debiandist, str(target), settings.debmirror]
+        elif request.gpg_keyring:
+            cmd.append(f"--keyring={request.gpg_keyring}")
+        return [*cmd, request.suite, str(target), request.mirror]
 
 
 class MmdebstrapBuilder(Builder):
@@ -116,18 +117,18 @@ class MmdebstrapBuilder(Builder):
     name = "mmdebstrap"
     program = "mmdebstrap"
 
-    def command(self, settings: RootfsSettings, target: Path) -> list[str]:
+    def command(self, request: BootstrapRequest, target: Path) -> list[str]:
         """``mmdebstrap --mode=... [--variant] [--keyring|insecure apt options] SUITE TARGET MIRROR``."""
         mode = "root" if os.geteuid() == 0 else "unshare"
         cmd = [self.program, "--quiet", f"--mode={mode}"]
-        if settings.variant:
-            cmd.append(f"--variant={settings.variant}")
-        if not settings.gpg_check:
+        if request.variant:
+            cmd.append(f"--variant={request.variant}")
+        if not request.gpg_check:
             cmd += ["--aptopt=Acquire::AllowInsecureRepositories \"true\"",
                     "--aptopt=APT::Get::AllowUnauthenticated \"true\""]
-        elif settings.gpg_keyring:
-            cmd.append(f"--keyring={settings.gpg_keyring}")
-        return [*cmd, settings.debiandist, str(target), settings.debmirror]
+        elif request.gpg_keyring:
+            cmd.append(f"--keyring={request.gpg_keyring}")
+        return [*cmd, request.suite, str(target), request.mirror]
 
 
 def make_debootstrap(ctx: Context) -> DebootstrapBuilder:

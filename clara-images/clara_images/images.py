@@ -18,31 +18,40 @@ from pathlib import Path
 
 import click
 
+from clara_core.capabilities import IMAGE_BUILDER
 from clara_core.context import Context
 from clara_core.errors import ClaraError, UsageError
+from clara_core.protocols import BootstrapRequest, ImageBuilderBackend
 from clara_images import squashfs
-from clara_images.bootstrap import Builder
 from clara_images.customize import customize, in_chroot
 from clara_images.mounts import chroot_mounts, unmount_leftovers
 from clara_images.procs import CHROOT_ENV, interactive, run, step
 from clara_images.settings import RootfsSettings, load_settings
 
 
-def builder(ctx: Context) -> Builder:
-    """The configured ``image_builder`` backend (``[backends] image_builder``)."""
-    backend = ctx.backend("image_builder")
-    if not hasattr(backend, "bootstrap"):
-        raise ClaraError(f"image_builder backend {ctx.backend_name('image_builder')!r} has no bootstrap()")
-    return backend  # type: ignore[no-any-return]
+def builder(ctx: Context) -> ImageBuilderBackend:
+    """The configured ``image_builder`` backend (``[backends] image_builder``, default ``debootstrap``)."""
+    return ctx.backend(IMAGE_BUILDER)
+
+
+def bootstrap_request(settings: RootfsSettings) -> BootstrapRequest:
+    """What the ``image_builder`` backend is asked to bootstrap, from ``[images]`` or ``[chroot]``."""
+    return BootstrapRequest(
+        section=settings.section,
+        dist=settings.dist,
+        suite=settings.debiandist,
+        mirror=settings.debmirror,
+        variant=settings.variant,
+        gpg_check=settings.gpg_check,
+        gpg_keyring=settings.gpg_keyring,
+        cache_dir=settings.bootstrap_cache,
+        options=dict(settings.options),
+    )
 
 
 def bootstrap(ctx: Context, settings: RootfsSettings, target: Path) -> None:
-    """Bootstrap ``target`` with the configured backend, through its cache when it has one."""
-    backend = builder(ctx)
-    if isinstance(backend, Builder):
-        backend.bootstrap_with(settings, target)
-    else:  # a third-party backend honouring only the protocol
-        backend.bootstrap(settings.dist, target)
+    """Bootstrap ``target`` with the configured backend."""
+    builder(ctx).bootstrap(bootstrap_request(settings), target)
 
 
 @contextmanager

@@ -14,23 +14,25 @@ from clara_core import hookimpl
 
 if TYPE_CHECKING:
     from clara_core.context import Context
+    from clara_core.protocols import ImageBuilderBackend
     from clara_core.registry import Register
+    from clara_images.bootstrap import DebootstrapBuilder, MmdebstrapBuilder
 
 
-def _debootstrap(ctx: Context) -> object:
+def _debootstrap(ctx: Context) -> DebootstrapBuilder:
     from clara_images.bootstrap import make_debootstrap
 
     return make_debootstrap(ctx)
 
 
-def _mmdebstrap(ctx: Context) -> object:
+def _mmdebstrap(ctx: Context) -> MmdebstrapBuilder:
     from clara_images.bootstrap import make_mmdebstrap
 
     return make_mmdebstrap(ctx)
 
 
 @hookimpl
-def register_image_builder_backends(register: Register) -> None:
+def register_image_builder_backends(register: Register[ImageBuilderBackend]) -> None:
     """Register ``debootstrap`` and ``mmdebstrap``."""
     register("debootstrap", _debootstrap, "Debian root file systems with debootstrap (the seed's way)")
     register("mmdebstrap", _mmdebstrap, "Debian root file systems with mmdebstrap (faster; unprivileged too)")

@@ -30,6 +30,8 @@ class RootfsSettings:
 
     :param section: ``images`` or ``chroot``.
     :param dist: the distribution (a member of ``allowed_distributions``).
+    :param options: every key of ``[section]`` and ``[section-dist]`` (which wins), as strings,
+        for the keys of an ``image_builder`` backend's own.
     """
 
     section: str
@@ -68,6 +70,7 @@ class RootfsSettings:
     sftp_user: str = ""
     sftp_private_key: str = ""
     sftp_options: list[str] = field(default_factory=list)
+    options: dict[str, str] = field(default_factory=dict)
 
     @property
     def image(self) -> Path:
@@ -166,4 +169,11 @@ def load_settings(config: Config, section: str, dist: str) -> RootfsSettings:
         sftp_user=text("sftp_user"),
         sftp_private_key=text("sftp_private_key"),
         sftp_options=items("sftp_options"),
+        options=_options(config, section, dist),
     )
+
+
+def _options(config: Config, section: str, dist: str) -> dict[str, str]:
+    """Every key of ``[section]`` and ``[section-dist]``, the latter winning, as strings."""
+    keys = {**config.items(section), **config.items(f"{section}-{dist}")}
+    return {key: config.get(section, key, dist) for key in keys}

@@ -1,5 +1,5 @@
 """The ``ipmi`` backend: power, boot device and event log through pyghmi, plus the
-extra verbs of ``clara ipmi`` (identify, MACs, users, DHCP, BMC reset, SOL).
+BMC itself (the ``bmc`` capability: identify, MACs, users, DHCP, BMC reset, SOL).
 
 Every public method takes a node set and returns an iterator of one
 :class:`~clara_core.NodeResult` per node, under the ``[ipmi]`` policy
@@ -48,7 +48,7 @@ def _raw(cmd: Any) -> fru.RawCall:
 
 
 class IpmiBackend:
-    """IPMI 2.0 lanplus through pyghmi; honours PowerBackend, BootDeviceBackend and SelBackend."""
+    """IPMI 2.0 lanplus through pyghmi; honours PowerBackend, BootDeviceBackend, SelBackend and BmcBackend."""
 
     name = "ipmi"
 
@@ -167,7 +167,7 @@ class IpmiBackend:
 
         return self.run(nodes, op)
 
-    # -- the other verbs of ``clara ipmi`` ------------------------------------
+    # -- the BMC itself (BmcBackend: the other verbs of ``clara ipmi``) --------
 
     def identify(self, nodes: NodeSet, seconds: int | None) -> Iterator[NodeResult]:
         """Blink the chassis identify light for ``seconds`` (0: off; None: until turned off)."""
@@ -181,8 +181,9 @@ class IpmiBackend:
 
         return self.run(nodes, op)
 
-    def getmac(self, nodes: NodeSet) -> Iterator[NodeResult]:
-        """The node's MAC addresses, read from FRU 0."""
+    def macs(self, nodes: NodeSet) -> Iterator[NodeResult]:
+        """The node's MAC addresses, read from FRU 0: value ``eth0 AA:..., eth1 BB:...``,
+        ``data["macs"]`` the list."""
 
         def op(cmd: Any, target: BmcTarget) -> NodeResult:
             try:
@@ -196,7 +197,7 @@ class IpmiBackend:
 
         return self.run(nodes, op)
 
-    def setpwd(self, nodes: NodeSet, user_id: int, login: tuple[str, str]) -> Iterator[NodeResult]:
+    def set_password(self, nodes: NodeSet, user_id: int, login: tuple[str, str]) -> Iterator[NodeResult]:
         """Set user ``user_id``'s name and password to ``IMMUSER``/``IMMPASSWORD``,
         logging in with ``login`` (the device's current credentials)."""
         name, password = self.credentials()
@@ -208,8 +209,8 @@ class IpmiBackend:
 
         return self.run(nodes, op, credentials=login)
 
-    def dhcp(self, nodes: NodeSet, channel: int | None) -> Iterator[NodeResult]:
-        """Make the BMC's LAN channel take its address from DHCP."""
+    def lan_dhcp(self, nodes: NodeSet, channel: int | None) -> Iterator[NodeResult]:
+        """Make the BMC's LAN channel (its own when ``channel`` is None) take its address from DHCP."""
 
         def op(cmd: Any, target: BmcTarget) -> str:
             cmd.set_net_configuration(ipv4_configuration="DHCP", channel=channel)
@@ -284,7 +285,7 @@ def _sel_entry(event: dict[str, Any]) -> SelEntry:
 
 
 def make_backend(ctx: Context) -> IpmiBackend:
-    """The factory registered for ``power``, ``boot_device`` and ``sel``."""
+    """The factory registered for ``power``, ``boot_device``, ``sel`` and ``bmc``."""
     try:
         import pyghmi  # noqa: F401
     except ImportError:

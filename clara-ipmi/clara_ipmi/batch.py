@@ -1,13 +1,15 @@
 """One event loop for many BMC sessions: chassis commands over a whole node set.
 
-Each node gets a small state machine (channel authentication capabilities,
-open session, RAKP 1-4, optional privilege raise, the commands, close
-session), all driven by one ``selectors`` loop in the calling thread over a
+Each node's session is a :class:`~clara_ipmi.batch_session.BmcSession`, a
+state machine without I/O (channel authentication capabilities, open
+session, RAKP 1-4, optional privilege raise, the commands, close session).
+This module is its I/O: one ``selectors`` loop in the calling thread over a
 few shared UDP sockets (as many sessions on each as its receive buffer can
-hold answers for): no thread, process or file descriptor per node, so
-thousands of sessions can be in flight. Answers are routed to their
-session by the BMC's address (and, when several sessions share a BMC, by the
-session ids and tags each state machine checks).
+hold answers for) feeds them packets and the time, and sends what they ask
+for: no thread, process or file descriptor per node, so thousands of
+sessions can be in flight. Answers are routed to their session by the BMC's
+address (and, when several sessions share a BMC, by the session ids and tags
+each state machine checks).
 
 The loop honours the ``[ipmi]`` fan-out policy itself: ``parallel``
 sessions at most, ``timeout`` per attempt, ``retries`` for nodes that did
@@ -26,37 +28,16 @@ import selectors
 import socket
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from clara_core import AttemptSchedule, FanoutPolicy, NodeResult, ScheduledAttempt
-from clara_ipmi import rmcp
+from clara_ipmi.batch_session import CLOSE_WAIT, RESEND_AFTER, BmcSession, Interpret, Job, Step
 from clara_ipmi.settings import BmcTarget
 
-#: Seconds before a request without answer is sent again (BMCs drop duplicates by sequence number);
-#: doubled for each further resend of the same request.
-RESEND_AFTER = 1.0
-#: Seconds to wait for the answer to Close Session before dropping the socket.
-CLOSE_WAIT = 0.5
-
-#: A command of a job: (netfn, command, data).
-Step = tuple[int, int, bytes]
-#: Builds the node's value from the answers' data (one per step); raises ValueError when they make no sense.
-Interpret = Callable[[list[bytes]], str]
-
-
-@dataclass(frozen=True)
-class Job:
-    """What to do on every node: the commands, and how to read their answers."""
-
-    steps: tuple[Step, ...]
-    interpret: Interpret
-    raise_privilege: bool = False
-    #: The commands are not idempotent (chassis power control): once one is sent it is never
-    #: sent again, and no answer after that is a final failure ("may or may not have been applied").
-    once: bool = False
-
+__all__ = ["BUFFER_PER_SESSION", "CLOSE_WAIT", "MAX_SESSIONS_PER_BMC", "RECEIVE_BUFFER", "RESEND_AFTER",
+           "BatchRunner", "Interpret", "Job", "Peer", "Step"]
 
 #: Bytes of receive buffer asked for each shared socket (the kernel caps it at net.core.rmem_max).
 RECEIVE_BUFFER = 1 << 21
@@ -68,33 +49,21 @@ MAX_SESSIONS_PER_BMC = 32
 #: A BMC's address as the socket reports the sender of a datagram: (host, port[, scope id]).
 Peer = tuple[Any, ...]
 
+#: Send errors after which the request is simply awaited (and resent): the BMC's port is closed
+#: for now, or the socket's buffer is full.
+_TRANSIENT_SEND_ERRORS = (errno.ECONNREFUSED, errno.EAGAIN, errno.EWOULDBLOCK, errno.ENOBUFS)
 
-@dataclass(eq=False)
-class _Session:
-    target: BmcTarget
+
+@dataclass(eq=False, kw_only=True)
+class _Session(BmcSession):
+    """A session as the loop holds it: the state machine, plus its attempt, BMC address and socket."""
+
     attempt: int
-    suites: list[int]
     family: int
     sockaddr: tuple[Any, ...]
-    started: float
     sock: socket.socket | None = None
     scheduled: ScheduledAttempt | None = None
-    hand: rmcp.Handshake | None = None
-    state: str = "caps"
-    step: int = 0
-    answers: list[bytes] = field(default_factory=list)
-    last: bytes = b""
-    sent: float = 0.0
-    expected_seq: int = 0
-    result: NodeResult | None = None
     reported: bool = False
-    closing_until: float = 0.0
-    committed: bool = False  # a command of a ``once`` job was sent: no resend, no retry
-    resend_after: float = RESEND_AFTER  # doubles with each resend of one request (a slow BMC is not flooded)
-    #: Sessions with one BMC at once get distinct setup tags (a block of 8 each) and caps sequence
-    #: numbers, so that answers that carry no session id still reach their own session.
-    slot: int = 0
-    handshakes: int = 0
 
 
 class BatchRunner:
@@ -181,10 +150,8 @@ class BatchRunner:
                         else:
                             data = {k: v for k, v in outcome.data.items() if k != "retryable"}
                             yield NodeResult(outcome.node, outcome.ok, outcome.value, outcome.error, data)
-                        session.state = "closing" if session.hand and session.hand.k1 else "done"
-                        if session.state == "closing":
-                            self._close(session)
-                    if session.state == "done" or (session.state == "closing" and now > session.closing_until):
+                        self._close(session)
+                    if session.ended(now):
                         live.discard(session)
                         assert session.sock is not None
                         self._sockets[session.sock][2] -= 1
@@ -199,7 +166,7 @@ class BatchRunner:
                             if not parked[peer]:
                                 del parked[peer]
                 if scanned:  # after reporting, so that sessions that just ended do not count
-                    self._scan_at = min((self._next_event(s) for s in live), default=now + 0.25)
+                    self._scan_at = min((s.next_event() for s in live), default=now + 0.25)
         finally:
             for sock in self._sockets:
                 sock.close()
@@ -226,20 +193,15 @@ class BatchRunner:
     def _deliver(self, sessions: list[_Session], job: Job, packet: bytes) -> _Session | None:
         """Give ``packet`` to the session of its BMC it belongs to; a packet no session takes is dropped."""
         for session in sessions:
-            if session.result is not None or session.state in ("closing", "done"):
-                continue
-            try:
-                self._advance(session, job, packet)
-            except rmcp.ProtocolError:
-                continue  # a stale or foreign packet for this session
-            return session
-        for session in sessions:
-            if session.state == "closing":
-                session.state = "done"  # the answer to Close Session (or a late one: either way, done)
+            if session.waiting and self._advance(session, job, packet):
                 return session
-        return None
+        # taken by no waiting session: the answer to a Close Session (or a late one), which ends that wait
+        closing = next((session for session in sessions if session.closing), None)
+        if closing is not None:
+            self._advance(closing, job, packet)
+        return closing
 
-    # -- one session ------------------------------------------------------------
+    # -- one session: the state machine's I/O ---------------------------------------
 
     def _start(self, target: BmcTarget, attempt: int) -> tuple[_Session | None, NodeResult | None]:
         """A new session with ``target``'s BMC (its address resolved once per run), or a failure."""
@@ -256,7 +218,9 @@ class BatchRunner:
         if isinstance(address, str):
             return None, NodeResult.failure(target.node, address)
         family, sockaddr = address
-        return _Session(target, attempt, list(target.cipher_suites), family, sockaddr, time.monotonic()), None
+        session = _Session(target, self.user, self.password, self.policy.timeout, time.monotonic(),
+                           attempt=attempt, family=family, sockaddr=sockaddr)
+        return session, None
 
     def _attach(self, session: _Session) -> NodeResult | None:
         """Give ``session`` a shared socket with room left, opening one if needed; a failure if none."""
@@ -279,156 +243,46 @@ class BatchRunner:
         return None
 
     def _capabilities(self, session: _Session) -> None:
-        session.state = "caps"
-        self._send(session, rmcp.channel_auth_capabilities(session.target.privilege, session.slot & 0x3F))
+        """Start the attempt: its first request."""
+        session.start(time.monotonic())
+        self._transmit(session)
 
-    def _handshake(self, session: _Session) -> None:
-        suite = rmcp.SUITES[session.suites[0]]
-        session.hand = rmcp.Handshake(suite, self.user, self.password, session.target.privilege)
-        session.hand.tag = (session.slot * 8 + session.handshakes * 4) & 0xFF  # then +1 per request
-        session.handshakes += 1
-        session.state = "open"
-        self._send(session, session.hand.open_request())
-
-    def _send(self, session: _Session, packet: bytes, resend: bool = False) -> None:
-        session.resend_after = session.resend_after * 2 if resend else RESEND_AFTER
-        session.last = packet
-        session.sent = time.monotonic()
-        self._scan_at = min(self._scan_at, session.sent + session.resend_after, session.started + self.policy.timeout)
-        assert session.sock is not None
-        try:
-            session.sock.sendto(packet, session.sockaddr)
-        except OSError as exc:
-            if exc.errno not in (errno.ECONNREFUSED, errno.EAGAIN, errno.EWOULDBLOCK, errno.ENOBUFS):
-                self._fail(session, f"BMC {session.target.address}: {exc.strerror}", retryable=True)
-
-    def _next_event(self, session: _Session) -> float:
-        if session.state == "closing":
-            return session.closing_until
-        if session.committed:
-            return session.started + self.policy.timeout
-        return min(session.sent + session.resend_after, session.started + self.policy.timeout)
+    def _advance(self, session: _Session, job: Job, packet: bytes) -> bool:
+        """Hand ``packet`` to ``session`` and send what it answers; whether it took the packet."""
+        taken = session.receive(packet, time.monotonic(), job)
+        self._transmit(session)
+        return taken
 
     def _check_time(self, session: _Session, now: float) -> None:
-        if now - session.started >= self.policy.timeout:
-            what = "no answer from BMC" if session.state in ("caps", "open") else "BMC stopped answering"
-            self._fail(session, f"{what} {session.target.address} (timeout after {self.policy.timeout:g}s)",
-                       retryable=True)
-        elif now - session.sent >= session.resend_after and not session.committed:
-            self._send(session, session.last, resend=True)  # never a non-idempotent command: BMCs may run it twice
+        """Let ``session`` resend a late request or fail past its deadline."""
+        session.check_time(now)
+        self._transmit(session)
 
-    def _fail(self, session: _Session, reason: str, retryable: bool = False) -> None:
-        if session.result is not None:
-            return
-        if retryable and session.committed:
-            # the command may have been carried out: trying it again could run it twice
-            reason = (f"BMC {session.target.address}: no answer after the command was sent "
-                      f"(timeout after {self.policy.timeout:g}s); it may or may not have been applied: "
-                      "check with status")
-            retryable = False
-        session.result = NodeResult.failure(session.target.node, reason, retryable=retryable)
-
-    def _advance(self, session: _Session, job: Job, packet: bytes) -> None:
-        address = session.target.address
-        if session.state == "caps":
-            netfn, sequence, code, data = rmcp.parse_v15_response(packet)
-            if netfn != 0x07 or sequence != session.slot & 0x3F:
-                raise rmcp.ProtocolError("not an answer to this Get Channel Authentication Capabilities")
-            if code == 0 and len(data) > 1 and not data[1] & 0x80:
-                self._fail(session, f"BMC {address} does not speak IPMI 2.0 (lanplus)")
-                return
-            self._handshake(session)  # a BMC that refuses the command may still open RMCP+ sessions
-            return
-        hand = session.hand
-        assert hand is not None
-        if session.state in ("open", "rakp1", "rakp3"):
-            payload_type, _sid, _seq, payload, _whole = rmcp.parse_packet(packet)
-            if session.state == "open" and payload_type == rmcp.PAYLOAD_OPEN_RESPONSE:
-                status = hand.open_response(payload)
-                if status in rmcp.CIPHER_REFUSED or status == rmcp.ALGORITHMS_CHANGED:
-                    refused = session.suites.pop(0)
-                    why = ("the BMC chose other algorithms than the suite's" if status == rmcp.ALGORITHMS_CHANGED
-                           else rmcp.CIPHER_REFUSED[status])
-                    if session.suites:
-                        self._handshake(session)
-                    else:
-                        self._fail(session, f"BMC {address} refuses cipher suite "
-                                            f"{','.join(map(str, session.target.cipher_suites))} "
-                                            f"({why}, last tried {refused})")
-                elif status == rmcp.NO_FREE_SESSION:  # other consoles hold every slot: one may free up
-                    self._fail(session, f"BMC {address}: no free session (RMCP+ status {status:#x})", retryable=True)
-                elif status:
-                    self._fail(session, f"BMC {address}: open session refused (RMCP+ status {status:#x})")
-                else:
-                    session.state = "rakp1"
-                    self._send(session, hand.rakp1())
-            elif session.state == "rakp1" and payload_type == rmcp.PAYLOAD_RAKP2:
-                status = hand.rakp2(payload)
-                if status == -1:
-                    self._fail(session, f"authentication failed on BMC {address}: RAKP 2 HMAC is invalid "
-                                        "(wrong password)")
-                elif status:
-                    reason = rmcp.AUTH_REFUSED.get(status, f"RMCP+ status {status:#x}")
-                    self._fail(session, f"authentication failed on BMC {address}: {reason}")
-                else:
-                    session.state = "rakp3"
-                    self._send(session, hand.rakp3())
-            elif session.state == "rakp3" and payload_type == rmcp.PAYLOAD_RAKP4:
-                status = hand.rakp4(payload)
-                if status:
-                    reason = "bad RAKP 4 integrity" if status == -1 else rmcp.AUTH_REFUSED.get(
-                        status, f"RMCP+ status {status:#x}")
-                    self._fail(session, f"authentication failed on BMC {address}: {reason}")
-                    return
-                session.state = "privilege" if job.raise_privilege else "command"
-                self._next_request(session, job)
-            else:
-                raise rmcp.ProtocolError("not the answer this session waits for")
-            return
-        netfn, sequence, code, data = hand.response(packet)
-        if sequence != session.expected_seq or netfn & 1 == 0:
-            raise rmcp.ProtocolError("answer to another request")
-        if code != 0:
-            reason = rmcp.COMPLETION_CODES.get(code, f"completion code {code:#x}")
-            self._fail(session, f"BMC {address}: {reason}")
-            return
-        if session.state == "privilege":
-            session.state = "command"
-        else:
-            session.answers.append(data)
-            session.step += 1
-        if session.step < len(job.steps):
-            self._next_request(session, job)
-            return
-        try:
-            value = job.interpret(session.answers)
-        except (ValueError, IndexError) as exc:
-            self._fail(session, f"BMC {address}: unexpected answer ({exc})")
-            return
-        session.result = NodeResult.success(session.target.node, value)
-
-    def _next_request(self, session: _Session, job: Job) -> None:
-        hand = session.hand
-        assert hand is not None
-        if session.state == "privilege":
-            packet, session.expected_seq = hand.request(0x06, 0x3B, bytes([session.target.privilege]))
-        else:
-            netfn, command, data = job.steps[session.step]
-            packet, session.expected_seq = hand.request(netfn, command, data)
-            session.committed = session.committed or job.once
-        self._send(session, packet)
+    def _send(self, session: _Session, packet: bytes) -> None:
+        """Send ``packet`` as the request ``session`` awaits an answer to."""
+        session.send(packet, time.monotonic())
+        self._transmit(session)
 
     def _close(self, session: _Session) -> None:
-        hand = session.hand
-        assert hand is not None
-        packet, session.expected_seq = hand.request(0x06, 0x3C, hand.bmc_id.to_bytes(4, "little"))
-        session.closing_until = time.monotonic() + CLOSE_WAIT
-        self._scan_at = min(self._scan_at, session.closing_until)
+        """Close Session, if the session got that far."""
+        session.close(time.monotonic())
+        self._transmit(session)
+
+    def _transmit(self, session: _Session) -> None:
+        """Send the packets ``session`` queued; a send error fails the attempt (or ends the close)."""
+        packets = session.packets_to_send()
+        if not packets:
+            return
+        self._scan_at = min(self._scan_at, session.next_event())
         assert session.sock is not None
-        try:
-            session.sock.sendto(packet, session.sockaddr)
-        except OSError:
-            session.state = "done"
+        for packet in packets:
+            try:
+                session.sock.sendto(packet, session.sockaddr)
+            except OSError as exc:
+                if session.closing:
+                    session.drop()
+                elif exc.errno not in _TRANSIENT_SEND_ERRORS:
+                    session.fail(f"BMC {session.target.address}: {exc.strerror}", retryable=True)
 
 
 def _peer(sockaddr: tuple[Any, ...]) -> Peer:

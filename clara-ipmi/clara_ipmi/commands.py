@@ -1,44 +1,53 @@
 """``clara ipmi``: the seed's command group, verb by verb.
 
 Both orders work (``clara ipmi status node1`` and ``clara ipmi node1
-status``), and ``--p=<level>`` before or after the verb. Heavy work lives
-in :mod:`clara_ipmi.backend` (pyghmi) and :mod:`clara_ipmi.tools`
-(programs), imported only when a verb runs.
+status``), and ``--p=<level>`` before or after the verb. Every verb that
+talks to the BMC gets the backend named ``ipmi`` from the registry, one per
+capability (``power``, ``boot_device``, ``sel``, ``bmc``): clara-ipmi's own
+(:mod:`clara_ipmi.backend`, pyghmi) unless a site's plugin registered an
+``ipmi`` backend with ``replaces=True``. The verbs that run programs use
+:mod:`clara_ipmi.tools`. Both are imported only when a verb runs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
 
 import click
 from ClusterShell.NodeSet import NodeSet
 
 from clara_core import ClaraError
-from clara_core.cli import NodeGroup, clara_context, confirm_destructive, dry_run_report, finish, node_options
+from clara_core.capabilities import BMC, BOOT_DEVICE, POWER, SEL
+from clara_core.cli import (
+    PROCEED,
+    READ_STDIN,
+    NodeGroup,
+    clara_context,
+    confirm_destructive,
+    dry_run_report,
+    finish,
+    node_options,
+)
 from clara_core.context import Context
 from clara_core.protocols import BootDevice, PowerAction
 from clara_core.results import NodeResult
 
-if TYPE_CHECKING:
-    from clara_ipmi.backend import IpmiBackend
-
 SECTION = "ipmi"
-
-
-def _backend(ctx: Context) -> IpmiBackend:
-    from clara_ipmi.backend import make_backend
-
-    return make_backend(ctx)
+#: The backend every verb uses, whatever ``[backends]`` says (a site may replace it).
+BACKEND = "ipmi"
 
 
 def _run(ctx: Context, nodes: NodeSet, verb: str, results: Callable[[], Iterator[NodeResult]],
-         destructive: bool = False, always_ask: bool = False) -> None:
-    """Confirm when asked to, honour ``--dry-run``, then print folded results and exit."""
+         destructive: bool = False, always_ask: bool = False, unattended: str = PROCEED) -> None:
+    """Confirm when asked to, honour ``--dry-run``, then print folded results and exit.
+
+    Without a terminal the verbs go ahead as the original Clara's did (``reset``
+    reads its ``y`` on standard input), unless ``[common] confirm_in_scripts``.
+    """
     if destructive or always_ask:
-        confirm_destructive(ctx, verb, nodes, always=always_ask)
+        confirm_destructive(ctx, verb, nodes, always=always_ask, unattended=unattended)
     if ctx.options.dry_run:
-        dry_run_report(ctx, verb, {"ipmi": nodes})
+        dry_run_report(ctx, verb, {BACKEND: nodes})
     finish(ctx, results(), nodes, f"ipmi {verb}")
 
 
@@ -60,7 +69,7 @@ def _power_command(name: str, action: PowerAction, help_text: str) -> click.Comm
     @node_options()
     def command(ctx: Context, nodes: NodeSet) -> None:
         destructive = action in (PowerAction.OFF, PowerAction.SOFT, PowerAction.REBOOT)
-        _run(ctx, nodes, f"power {action.value}", lambda: _backend(ctx).power(nodes, action), destructive)
+        _run(ctx, nodes, f"power {action.value}", lambda: ctx.backend(POWER, BACKEND).power(nodes, action), destructive)
 
     return click.command(name=name, help=help_text)(command)
 
@@ -82,7 +91,8 @@ def _boot_command(name: str, device: BootDevice, help_text: str) -> click.Comman
     @click.option("--persistent", is_flag=True, help="Every boot, not only the next one.")
     @node_options()
     def command(ctx: Context, nodes: NodeSet, persistent: bool) -> None:
-        _run(ctx, nodes, f"boot {device.value}", lambda: _backend(ctx).set_boot_device(nodes, device, persistent))
+        _run(ctx, nodes, f"boot {device.value}",
+             lambda: ctx.backend(BOOT_DEVICE, BACKEND).set_boot_device(nodes, device, persistent))
 
     return click.command(name=name, help=help_text)(command)
 
@@ -102,14 +112,14 @@ for _name, _device, _help in (
 @node_options()
 def sellist(ctx: Context, nodes: NodeSet) -> None:
     """Display the entire content of the System Event Log (SEL)."""
-    _run(ctx, nodes, "sel list", lambda: _backend(ctx).sel_list(nodes))
+    _run(ctx, nodes, "sel list", lambda: ctx.backend(SEL, BACKEND).sel_list(nodes))
 
 
 @ipmi.command()
 @node_options()
 def selclear(ctx: Context, nodes: NodeSet) -> None:
     """Clear the System Event Log (SEL); it cannot be undone, so it asks first."""
-    _run(ctx, nodes, "clear the event log of", lambda: _backend(ctx).sel_clear(nodes), always_ask=True)
+    _run(ctx, nodes, "clear the event log of", lambda: ctx.backend(SEL, BACKEND).sel_clear(nodes), always_ask=True)
 
 
 # -- BMC verbs ----------------------------------------------------------------------
@@ -122,14 +132,14 @@ def selclear(ctx: Context, nodes: NodeSet) -> None:
 @node_options()
 def blink(ctx: Context, nodes: NodeSet, seconds: int, forever: bool) -> None:
     """Make the chassis identify light blink, to help on-site admins find the machine."""
-    _run(ctx, nodes, "blink", lambda: _backend(ctx).identify(nodes, None if forever else seconds))
+    _run(ctx, nodes, "blink", lambda: ctx.backend(BMC, BACKEND).identify(nodes, None if forever else seconds))
 
 
 @ipmi.command()
 @node_options()
 def getmac(ctx: Context, nodes: NodeSet) -> None:
     """Get the nodes' MAC addresses from their BMC (FRU 0)."""
-    _run(ctx, nodes, "getmac", lambda: _backend(ctx).getmac(nodes))
+    _run(ctx, nodes, "getmac", lambda: ctx.backend(BMC, BACKEND).macs(nodes))
 
 
 def _login_credentials(ctx: Context) -> tuple[str, str]:
@@ -152,7 +162,7 @@ def setpwd(ctx: Context, nodes: NodeSet, user_id: int | None) -> None:
     them (a device's factory credentials), else with IMMUSER/IMMPASSWORD.
     """
     slot = user_id or ctx.config.get_int(SECTION, "user_id", default=2, minimum=1)
-    _run(ctx, nodes, "setpwd", lambda: _backend(ctx).setpwd(nodes, slot, _login_credentials(ctx)))
+    _run(ctx, nodes, "setpwd", lambda: ctx.backend(BMC, BACKEND).set_password(nodes, slot, _login_credentials(ctx)))
 
 
 @ipmi.command()
@@ -160,21 +170,22 @@ def setpwd(ctx: Context, nodes: NodeSet, user_id: int | None) -> None:
 @node_options()
 def immdhcp(ctx: Context, nodes: NodeSet, channel: int | None) -> None:
     """Make the BMCs' LAN interface take its IP address from DHCP."""
-    _run(ctx, nodes, "immdhcp", lambda: _backend(ctx).dhcp(nodes, channel))
+    _run(ctx, nodes, "immdhcp", lambda: ctx.backend(BMC, BACKEND).lan_dhcp(nodes, channel))
 
 
 @ipmi.command()
 @node_options()
 def reset(ctx: Context, nodes: NodeSet) -> None:
     """Reset the BMC itself (cold reset); asks first."""
-    _run(ctx, nodes, "cold-reset the BMC of", lambda: _backend(ctx).mc_reset(nodes), always_ask=True)
+    _run(ctx, nodes, "cold-reset the BMC of", lambda: ctx.backend(BMC, BACKEND).mc_reset(nodes), always_ask=True,
+         unattended=READ_STDIN)
 
 
 @ipmi.command()
 @node_options()
 def deconnect(ctx: Context, nodes: NodeSet) -> None:
     """Close the serial-over-LAN console session open on each BMC."""
-    _run(ctx, nodes, "deconnect", lambda: _backend(ctx).sol_deactivate(nodes))
+    _run(ctx, nodes, "deconnect", lambda: ctx.backend(BMC, BACKEND).sol_deactivate(nodes))
 
 
 # -- verbs that run programs ------------------------------------------------------------

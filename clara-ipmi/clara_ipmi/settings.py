@@ -1,8 +1,9 @@
 """Where and how to reach each node's BMC: ``[ipmi]`` and its ``[ipmi:<nodeset>]`` overrides.
 
 Keys read per node: ``bmc_host``, ``prefix``, ``suffix`` (the seed's
-``sufix`` too), ``bmc_port`` (623), ``cipher_suite`` (``17,3``: SHA-256
-first, then SHA-1; ``17`` or ``3`` alone forbid the other) and ``privilege``
+``sufix`` too) and ``bmc_port`` (623), read by :class:`clara_core.BmcResolver`
+as for every BMC protocol; ``cipher_suite`` (``17,3``: SHA-256 first, then
+SHA-1; ``17`` or ``3`` alone forbid the other) and ``privilege``
 (``administrator``, ``operator`` or ``user``).
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from clara_core import ConfigError, bmc_address, bmc_host
+from clara_core import BmcEndpoint, BmcResolver, ConfigError
 from clara_core.config import Config, NodeSettings
 
 SECTION = "ipmi"
@@ -25,26 +26,15 @@ PRIVILEGE_NAMES = {2: "USER", 3: "OPERATOR", 4: "ADMINISTRATOR"}
 
 
 @dataclass(frozen=True)
-class BmcTarget:
-    """One node's BMC and the session parameters to use with it.
+class BmcTarget(BmcEndpoint):
+    """One node's BMC (node, host, UDP port) and the session parameters to use with it.
 
-    :param node: the node name as the user wrote it.
-    :param host: the BMC's host name or address.
-    :param port: its UDP port.
     :param cipher_suites: the RMCP+ cipher suites to try, in order.
     :param privilege: the IPMI privilege level to ask for (2, 3 or 4).
     """
 
-    node: str
-    host: str
-    port: int
     cipher_suites: tuple[int, ...] = DEFAULT_CIPHER_SUITES
     privilege: int = 4
-
-    @property
-    def address(self) -> str:
-        """``host:port`` for messages."""
-        return f"{self.host}:{self.port}"
 
 
 def parse_cipher_suites(text: str, where: str) -> tuple[int, ...]:
@@ -82,10 +72,12 @@ class Targets:
     def __init__(self, config: Config, section: str = SECTION) -> None:
         self.settings: NodeSettings = config.node_settings(section)
         self.section = section
+        self.endpoints = BmcResolver(self.settings, DEFAULT_PORT)
         self._cache: dict[str, BmcTarget] = {}
 
     def _where(self, node: str, key: str) -> str:
-        return f"[{self.settings.source(node, key)}]"
+        """``<file>: [section]`` of a node's ``key``: the start of its errors."""
+        return self.settings.where(node, key).removesuffix(f" {key}")
 
     def target(self, node: str) -> BmcTarget:
         """The BMC target of ``node``; a ConfigError for a malformed value."""
@@ -93,18 +85,14 @@ class Targets:
         if found is not None:
             return found
         values = self.settings.values(node)
-        host, port = bmc_address(node, self.settings, DEFAULT_PORT)
-        if "suffix" not in values and "sufix" in values and not str(values.get("bmc_host", "")).strip():
-            host = bmc_host(node, str(values.get("prefix", "")), str(values["sufix"]))  # the seed's spelling
-        if not 0 < port < 65536:
-            raise ConfigError(f"{self._where(node, 'bmc_port')} bmc_port: {port} is not a port number")
+        endpoint = self.endpoints.endpoint(node)
         suites = DEFAULT_CIPHER_SUITES
         if "cipher_suite" in values:
             suites = parse_cipher_suites(str(values["cipher_suite"]), self._where(node, "cipher_suite"))
         privilege = 4
         if "privilege" in values:
             privilege = parse_privilege(str(values["privilege"]), self._where(node, "privilege"))
-        target = BmcTarget(node, host, port, suites, privilege)
+        target = BmcTarget(node, endpoint.host, endpoint.port, suites, privilege)
         self._cache[node] = target
         return target
 

@@ -9,6 +9,7 @@ environment only: ``IPMI_PASSWORD`` with ``ipmitool -E``, ``SSHPASS`` with
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -24,6 +25,7 @@ from clara_core.context import Context
 from clara_ipmi.settings import PRIVILEGE_NAMES, SECTION, BmcTarget, Targets
 
 DEFAULT_CONMAN_PORT = 7890
+log = logging.getLogger("clara_ipmi")
 ESCAPE = "!"
 
 
@@ -61,13 +63,37 @@ def _conman_listening(host: str, port: int) -> bool:
         return False
 
 
+#: The words the original Clara's ``get_bool_from_config_or`` (``distutils.util.strtobool``) accepted.
+_STRTOBOOL: dict[str, bool] = {
+    **dict.fromkeys(("y", "yes", "t", "true", "on", "1"), True),
+    **dict.fromkeys(("n", "no", "f", "false", "off", "0"), False),
+}
+
+
+def jump_setting(value: str) -> bool | str:
+    """``[ipmi] ssh_jump_host`` read as the original Clara did: a boolean (``true``: ssh to the
+    conman host and run conman there). Empty is ``False``. Any other value is this rewrite's
+    earlier reading, a jump host name, kept for configs written for it (with a warning)."""
+    text = value.strip()
+    if not text:
+        return False
+    found = _STRTOBOOL.get(text.lower())
+    if found is not None:
+        return found
+    log.warning("[ipmi] ssh_jump_host = %s is not a boolean: read as a jump host name "
+                "(the original Clara took true/false: ssh to conmand)", text)
+    return text
+
+
 def connect_argv(ctx: Context, host: str, join: bool, force: bool) -> tuple[list[str], dict[str, str] | None]:
     """The command line that opens ``host``'s console, and its environment.
 
-    Through conman when ``[ipmi] conmand`` is set and the node is a name
-    (over ``ssh -t ssh_jump_host`` when that is set, else when conmand
-    answers on ``port``); otherwise a direct SOL session (ipmitool, escape
-    ``!``).
+    Through conman when ``[ipmi] conmand`` is set and the node is a name, with the
+    original Clara's argv ``conman [-j] [-f] -d <conmand> <node> -e!``. With
+    ``ssh_jump_host = true``: ``ssh -t <conmand> conman [-j] [-f] -d localhost <node> -e!``
+    (a non-boolean value is a jump host: ``ssh -t <value> conman ... -d <conmand> ...``).
+    Without a jump, conman is used when it answers on ``port``; otherwise a direct
+    SOL session (ipmitool, escape ``!``).
     """
     nodes = parse_nodeset(host)
     if len(nodes) != 1:
@@ -76,9 +102,12 @@ def connect_argv(ctx: Context, host: str, join: bool, force: bool) -> tuple[list
     conmand = ctx.config.get(SECTION, "conmand", default="").strip()
     flags = (["-j"] if join else []) + (["-f"] if force else [])
     if conmand and not is_ip_address(node):
-        jump = ctx.config.get(SECTION, "ssh_jump_host", default="").strip()
-        conman = ["conman", "-e", ESCAPE, *flags, "-d", conmand, node]
-        if jump:
+        jump = jump_setting(ctx.config.get(SECTION, "ssh_jump_host", default=""))
+        if jump is True:
+            conman = ["conman", *flags, "-d", "localhost", node, f"-e{ESCAPE}"]
+            return [require("ssh", "openssh-client"), "-t", conmand, *conman], None
+        conman = ["conman", *flags, "-d", conmand, node, f"-e{ESCAPE}"]
+        if isinstance(jump, str):
             return [require("ssh", "openssh-client"), "-t", jump, *conman], None
         port = ctx.config.get_int(SECTION, "port", default=DEFAULT_CONMAN_PORT, minimum=1)
         if _conman_listening(conmand, port):
@@ -205,6 +234,21 @@ def ssh(ctx: Context, nodes: NodeSet, command: str) -> Iterator[NodeResult]:
 
 # -- command (ipmitool pass-through) -------------------------------------------
 
+#: What ipmitool (and BMCs, in their RAKP status) print when a cipher suite is refused;
+#: matched without regard to case ("invalid authentication algorithm", "Invalid
+#: Authentication Algorithm", "no matching cipher suite", "Unsupported cipher suite ID").
+_SUITE_REFUSALS = (
+    "authentication algorithm", "integrity algorithm", "confidentiality algorithm",
+    "no matching authentication payload", "no matching integrity payload", "cipher",
+)
+
+
+def refused_cipher_suite(error: str) -> bool:
+    """Whether ipmitool's ``error`` says the BMC refused the cipher suite (the next one may work)."""
+    text = error.lower()
+    return any(marker in text for marker in _SUITE_REFUSALS)
+
+
 
 def raw_ipmitool(ctx: Context, nodes: NodeSet, args: tuple[str, ...]) -> Iterator[NodeResult]:
     """Run ``ipmitool <args>`` against each node's BMC; the value is its output."""
@@ -228,7 +272,7 @@ def raw_ipmitool(ctx: Context, nodes: NodeSet, args: tuple[str, ...]) -> Iterato
             if proc.returncode == 0:
                 return NodeResult.success(node, proc.stdout.strip())
             error = (proc.stderr.strip() or proc.stdout.strip() or f"exit status {proc.returncode}")
-            if "authentication algorithm" not in error and "cipher" not in error.lower():
+            if not refused_cipher_suite(error):
                 break
         lines = [line for line in error.splitlines() if line.strip()]
         raise NodeError("ipmitool: " + (lines[-1] if lines else "failed"))

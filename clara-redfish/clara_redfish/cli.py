@@ -2,7 +2,7 @@
 
 \b
 clara redfish [--p=<level>] (on|off|reboot|status) <hostlist>
-clara redfish [--p=<level>] (pxe|disk|dflt|bios) [--persistent] <hostlist>
+clara redfish [--p=<level>] (pxe|disk|dflt|bios) [--once|--persistent] <hostlist>
 clara redfish [--p=<level>] (sellist|selclear|getmac|ping) <hostlist>
 clara redfish <hostlist> <verb>          (the seed's alternative order)
 """
@@ -14,19 +14,15 @@ from typing import TYPE_CHECKING
 import click
 from ClusterShell.NodeSet import NodeSet
 
-from clara_core.cli import NodeGroup, confirm_destructive, dry_run_report, finish, node_options
+from clara_core.capabilities import BMC, BOOT_DEVICE, POWER, SEL
+from clara_core.cli import PROCEED, NodeGroup, confirm_destructive, dry_run_report, finish, node_options
 from clara_core.protocols import BootDevice, PowerAction
 
 if TYPE_CHECKING:
     from clara_core.context import Context
-    from clara_redfish.backend import RedfishBackend
 
+#: The command group's name, and the backend every verb uses (from the registry: a site may replace it).
 NAME = "redfish"
-
-
-def _backend(ctx: Context, capability: str) -> RedfishBackend:
-    backend: RedfishBackend = ctx.backend(capability, NAME)
-    return backend
 
 
 @click.group(cls=NodeGroup, name=NAME)
@@ -36,10 +32,11 @@ def redfish() -> None:
     \b
     clara redfish status node[12-99]
     clara redfish --p=16 node[12-99] status
-    clara redfish pxe --persistent node13
+    clara redfish pxe --once node13
     Settings: [redfish] prefix, suffix, bmc_port, ca_bundle, fingerprint,
     insecure, scheme, system; [redfish:<nodeset>] overrides them.
-    Credentials: IMMUSER and IMMPASSWORD from the secret store.
+    Credentials: IMMUSER and IPMI_PASSWORD from the environment when set,
+    else IMMUSER and IMMPASSWORD from the secret store.
     """
 
 
@@ -48,10 +45,10 @@ def _power(action: PowerAction, name: str, text: str) -> None:
     def command(ctx: Context, nodes: NodeSet) -> None:
         verb = "reboot" if action is PowerAction.REBOOT else f"power {name}"
         if action not in (PowerAction.STATUS, PowerAction.ON):
-            confirm_destructive(ctx, verb, nodes)
+            confirm_destructive(ctx, verb, nodes, unattended=PROCEED)  # as the original, in scripts
         if ctx.options.dry_run and action is not PowerAction.STATUS:
             dry_run_report(ctx, verb, {NAME: nodes})
-        finish(ctx, _backend(ctx, "power").power(nodes, action), nodes, f"redfish {name}")
+        finish(ctx, ctx.backend(POWER, NAME).power(nodes, action), nodes, f"redfish {name}")
 
     redfish.add_command(click.command(name=name, help=text)(command))
 
@@ -63,20 +60,21 @@ _power(PowerAction.STATUS, "status", "Show the power state of each node (on, off
 
 
 def _boot(device: BootDevice, name: str, text: str) -> None:
-    @click.option("--persistent", is_flag=True, help="Every boot (Continuous), not only the next one (Once).")
+    @click.option("--persistent/--once", default=True,
+                  help="Every boot (Continuous, the default, as the original Clara) or only the next one (Once).")
     @node_options()
     def command(ctx: Context, nodes: NodeSet, persistent: bool) -> None:
         if ctx.options.dry_run:
             dry_run_report(ctx, f"boot {device.value}", {NAME: nodes})
-        results = _backend(ctx, "boot_device").set_boot_device(nodes, device, persistent)
+        results = ctx.backend(BOOT_DEVICE, NAME).set_boot_device(nodes, device, persistent)
         finish(ctx, results, nodes, f"redfish {name}")
 
     redfish.add_command(click.command(name=name, help=text)(command))
 
 
-_boot(BootDevice.PXE, "pxe", "Boot from the network (PXE) on the next reboot.")
-_boot(BootDevice.DISK, "disk", "Boot from the disk on the next reboot.")
-_boot(BootDevice.BIOS, "bios", "Go directly into the BIOS setup on the next reboot.")
+_boot(BootDevice.PXE, "pxe", "Boot from the network (PXE) from the next reboot on (--once: only the next).")
+_boot(BootDevice.DISK, "disk", "Boot from the disk from the next reboot on (--once: only the next).")
+_boot(BootDevice.BIOS, "bios", "Go directly into the BIOS setup at every reboot (--once: only the next).")
 _boot(BootDevice.DEFAULT, "dflt", "Clear the boot override: boot with the default order next.")
 
 
@@ -84,24 +82,24 @@ _boot(BootDevice.DEFAULT, "dflt", "Clear the boot override: boot with the defaul
 @node_options()
 def sellist(ctx: Context, nodes: NodeSet) -> None:
     """Display the entire content of each node's system event log (SEL)."""
-    finish(ctx, _backend(ctx, "sel").sel_list(nodes), nodes, "redfish sellist")
+    finish(ctx, ctx.backend(SEL, NAME).sel_list(nodes), nodes, "redfish sellist")
 
 
 @redfish.command()
 @node_options()
 def selclear(ctx: Context, nodes: NodeSet) -> None:
     """Clear each node's system event log. It cannot be undone."""
-    confirm_destructive(ctx, "clear the event log of", nodes)
+    confirm_destructive(ctx, "clear the event log of", nodes, unattended=PROCEED)
     if ctx.options.dry_run:
         dry_run_report(ctx, "clear the event log", {NAME: nodes})
-    finish(ctx, _backend(ctx, "sel").sel_clear(nodes), nodes, "redfish selclear")
+    finish(ctx, ctx.backend(SEL, NAME).sel_clear(nodes), nodes, "redfish selclear")
 
 
 @redfish.command()
 @node_options()
 def getmac(ctx: Context, nodes: NodeSet) -> None:
     """Show the MAC addresses of each node's Ethernet interfaces."""
-    finish(ctx, _backend(ctx, "power").macs(nodes), nodes, "redfish getmac")
+    finish(ctx, ctx.backend(BMC, NAME).macs(nodes), nodes, "redfish getmac")
 
 
 @redfish.command()
@@ -109,12 +107,13 @@ def getmac(ctx: Context, nodes: NodeSet) -> None:
 @node_options()
 def ping(ctx: Context, nodes: NodeSet, bmc: bool) -> None:
     """Check with fping whether the nodes (or their BMCs) answer."""
-    from clara_core import bmc_address
     from clara_redfish.ping import ping_results
+    from clara_redfish.settings import resolver
 
     hosts = {node: node for node in nodes}
     if bmc:
         settings = ctx.config.node_settings(NAME)
-        hosts = {node: bmc_address(node, settings, 443)[0] for node in nodes}
+        bmcs = resolver(settings)  # [redfish] address keys, else [ipmi] prefix/suffix, as targets do
+        hosts = {node: bmcs.host(node) for node in nodes}
     chunk = max(ctx.policy(NAME).parallel, 64)
     finish(ctx, ping_results(list(nodes), hosts, chunk), nodes, "redfish ping")

@@ -1,4 +1,5 @@
-"""Clara plugin module of clara-redfish: registers the ``redfish`` backend and ``clara redfish``.
+"""Clara plugin module of clara-redfish: registers the ``redfish`` backend (power, boot_device,
+sel, bmc) and ``clara redfish``.
 
 Only light imports here (click, Clara's core): the DMTF ``redfish`` library
 is imported when a command uses the backend.
@@ -14,6 +15,7 @@ from clara_core import hookimpl
 
 if TYPE_CHECKING:
     from clara_core.context import Context
+    from clara_core.protocols import BmcBackend, BootDeviceBackend, PowerBackend, SelBackend
     from clara_core.registry import Register
     from clara_redfish.backend import RedfishBackend
 
@@ -28,20 +30,26 @@ def make_backend(ctx: Context) -> RedfishBackend:
 
 
 @hookimpl
-def register_power_backends(register: Register) -> None:
+def register_power_backends(register: Register[PowerBackend]) -> None:
     """Register ``redfish`` for ``clara power``."""
     register("redfish", make_backend, DESCRIPTION)
 
 
 @hookimpl
-def register_boot_device_backends(register: Register) -> None:
+def register_boot_device_backends(register: Register[BootDeviceBackend]) -> None:
     """Register ``redfish`` for ``clara boot``."""
     register("redfish", make_backend, DESCRIPTION)
 
 
 @hookimpl
-def register_sel_backends(register: Register) -> None:
+def register_sel_backends(register: Register[SelBackend]) -> None:
     """Register ``redfish`` for ``clara sel``."""
+    register("redfish", make_backend, DESCRIPTION)
+
+
+@hookimpl
+def register_bmc_backends(register: Register[BmcBackend]) -> None:
+    """Register ``redfish`` for the BMC verbs (``clara redfish getmac``)."""
     register("redfish", make_backend, DESCRIPTION)
 
 

@@ -2,8 +2,8 @@
 
 Nothing is assumed about paths: systems come from the service root's
 ``Systems`` collection, event logs from the ``LogServices`` collections of the
-system and of the managers that manage it, reset and clear targets from the
-resources' ``Actions``.
+system and of the managers that manage it, the BMC from the system's
+``ManagedBy`` link, reset and clear targets from the resources' ``Actions``.
 """
 
 from __future__ import annotations
@@ -35,6 +35,9 @@ BOOT_TARGETS: dict[BootDevice, str] = {
     BootDevice.BIOS: "BiosSetup",
     BootDevice.DEFAULT: "None",
 }
+
+#: Reset types to try for a BMC reset (``mc_reset``), in order of preference.
+MANAGER_RESET_TYPES: tuple[str, ...] = ("GracefulRestart", "ForceRestart")
 
 _POWER_STATES = {"on": "on", "off": "off", "poweringon": "powering on", "poweringoff": "powering off"}
 
@@ -101,6 +104,39 @@ class _Once:
             return self.value
 
 
+class _OnceAction:
+    """An action done once per session by the first thread that asks; the others wait for
+    it and share its outcome, a failure included (an action is never repeated)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.done = False
+        self.value = ""
+        self.error: NodeError | None = None
+
+    def run(self, act: Callable[[], str]) -> str:
+        """The action's value, doing it now if nobody has yet; its NodeError, raised again."""
+        with self.lock:
+            if not self.done:
+                try:
+                    self.value = act()
+                except NodeError as exc:
+                    self.error = exc
+                except Exception as exc:  # shared like the rest: the action is not tried again
+                    self.error = NodeError(f"{type(exc).__name__}: {exc}")
+                self.done = True
+            if self.error is not None:
+                raise type(self.error)(str(self.error), retryable=self.error.retryable)
+            return self.value
+
+
+def once_per_session(session: BmcSession, key: str, act: Callable[[], str]) -> str:
+    """Do ``act`` once per session (a command) for ``key``: the nodes behind one BMC share its outcome."""
+    with session.cache_lock:
+        once: _OnceAction = session.cache.setdefault(f"action:{key}", _OnceAction())
+    return once.run(act)
+
+
 def cached_get(session: BmcSession, path: str) -> Doc:
     """GET ``path`` once per session (a command): nodes behind one BMC share what was read."""
     with session.cache_lock:
@@ -162,6 +198,25 @@ def _check(session: BmcSession, response: Any, what: str) -> None:
     raise error(f"{what} refused: HTTP {response.status}{': ' + detail if detail else ''}")
 
 
+def _reset_type(session: BmcSession, reset_action: Doc, choices: tuple[str, ...]) -> str:
+    """The first of ``choices`` the action allows (its ``ResetType@Redfish.AllowableValues``,
+    else its ActionInfo); the first choice when the BMC lists none."""
+    allowed = reset_action.get("ResetType@Redfish.AllowableValues")
+    info = odata_id({"@odata.id": reset_action.get("@Redfish.ActionInfo")}) if not allowed else None
+    if info:
+        for parameter in session.get(info).get("Parameters", []) or []:
+            if isinstance(parameter, dict) and parameter.get("Name") == "ResetType":
+                allowed = parameter.get("AllowableValues")
+    if isinstance(allowed, list) and allowed:
+        usable = [c for c in choices if c in allowed]
+        if not usable:
+            raise UnsupportedError(
+                f"the BMC offers no {'/'.join(choices)} reset (offers: {', '.join(map(str, allowed))})"
+            )
+        return usable[0]
+    return choices[0]
+
+
 def reset(session: BmcSession, system: Doc, action: PowerAction) -> str:
     """Apply ``action`` (not STATUS) to ``system``; return the action's name."""
     state = power_state(system) if "PowerState" in system else ""
@@ -170,24 +225,89 @@ def reset(session: BmcSession, system: Doc, action: PowerAction) -> str:
     reset_action = (system.get("Actions") or {}).get("#ComputerSystem.Reset")
     if not isinstance(reset_action, dict) or not reset_action.get("target"):
         raise UnsupportedError("this system has no ComputerSystem.Reset action")
-    allowed = reset_action.get("ResetType@Redfish.AllowableValues")
-    info = odata_id({"@odata.id": reset_action.get("@Redfish.ActionInfo")}) if not allowed else None
-    if info:
-        for parameter in session.get(info).get("Parameters", []) or []:
-            if isinstance(parameter, dict) and parameter.get("Name") == "ResetType":
-                allowed = parameter.get("AllowableValues")
-    choices = RESET_TYPES[action]
-    reset_type = choices[0]
-    if isinstance(allowed, list) and allowed:
-        usable = [c for c in choices if c in allowed]
-        if not usable:
-            raise UnsupportedError(
-                f"the BMC offers no {'/'.join(choices)} reset (offers: {', '.join(map(str, allowed))})"
-            )
-        reset_type = usable[0]
+    reset_type = _reset_type(session, reset_action, RESET_TYPES[action])
     response = session.request("POST", str(reset_action["target"]), {"ResetType": reset_type})
     _check(session, response, f"reset {reset_type}")
     return action.value
+
+
+def _indicator_body(doc: Doc, on: bool) -> Doc | None:
+    """The PATCH that turns ``doc``'s identify light on or off: ``LocationIndicatorActive``
+    (Redfish 2020.3 and later) where it has it, else ``IndicatorLED`` (Blinking, or Lit where
+    the BMC does not offer Blinking); None when it has neither."""
+    if "LocationIndicatorActive" in doc:
+        return {"LocationIndicatorActive": on}
+    if "IndicatorLED" not in doc:
+        return None
+    if not on:
+        return {"IndicatorLED": "Off"}
+    allowed = doc.get("IndicatorLED@Redfish.AllowableValues")
+    if isinstance(allowed, list) and allowed and "Blinking" not in allowed and "Lit" in allowed:
+        return {"IndicatorLED": "Lit"}
+    return {"IndicatorLED": "Blinking"}
+
+
+def set_identify(session: BmcSession, system: Doc, on: bool) -> None:
+    """Turn the identify light of ``system`` on or off: the system's own, else that of
+    the chassis it links to; :class:`UnsupportedError` where neither has one."""
+    holders: list[Doc] = [system]
+    found = _indicator_body(system, on)
+    if found is None:
+        for link in (system.get("Links") or {}).get("Chassis", []) or []:
+            path = odata_id(link)
+            if path:
+                chassis = session.get(path)
+                found = _indicator_body(chassis, on)
+                if found is not None:
+                    holders = [chassis]
+                    break
+    if found is None:
+        raise UnsupportedError("no identify light: neither the system nor its chassis has "
+                               "LocationIndicatorActive or IndicatorLED")
+    path = odata_id(holders[0]) or ""
+    response = session.request("PATCH", path, found)
+    _check(session, response, f"identify light ({', '.join(f'{k}={v}' for k, v in found.items())})")
+
+
+def find_manager(session: BmcSession, system: Doc) -> Doc:
+    """The BMC (Manager) of ``system``: its first ``ManagedBy`` link, else the service's only manager."""
+    for link in (system.get("Links") or {}).get("ManagedBy", []) or []:
+        path = odata_id(link)
+        if path:
+            return cached_get(session, path)
+    root_managers = odata_id((session.client.root if session.client else {}).get("Managers"))
+    links = list(members(session, root_managers)) if root_managers else []
+    if len(links) == 1:
+        return expand(session, links[0])
+    raise UnsupportedError(f"BMC {session.target.label}: no manager linked to this system (Links.ManagedBy)"
+                           + (f" among {len(links)}" if links else ""))
+
+
+def reset_manager(session: BmcSession, manager: Doc) -> str:
+    """Restart the BMC itself (``#Manager.Reset``, GracefulRestart where allowed, else ForceRestart)
+    once per command; return the reset type. No answer to the request is a final failure: the
+    BMC may be restarting, and is never reset twice."""
+    path = odata_id(manager) or str(manager.get("Id") or "")
+
+    def act() -> str:
+        action = (manager.get("Actions") or {}).get("#Manager.Reset")
+        if not isinstance(action, dict) or not action.get("target"):
+            raise UnsupportedError(f"the BMC's manager {manager.get('Id') or path} has no Manager.Reset action")
+        reset_type = _reset_type(session, action, MANAGER_RESET_TYPES)
+        try:
+            response = session.request("POST", str(action["target"]), {"ResetType": reset_type})
+        except TransientNodeError as exc:
+            session.forget()
+            raise NodeError(f"{exc}: no answer to the BMC reset {reset_type}, it may be restarting "
+                            "(not sent again)", retryable=False) from None
+        try:
+            _check(session, response, f"BMC reset {reset_type}")
+        except TransientNodeError as exc:  # refused by a busy BMC: still never sent twice in a command
+            raise NodeError(str(exc), retryable=False) from None
+        session.forget()  # restarting: the session dies with it
+        return reset_type
+
+    return once_per_session(session, f"manager-reset:{path}", act)
 
 
 def set_boot(session: BmcSession, system: Doc, device: BootDevice, persistent: bool, mode: str | None) -> str:

@@ -135,6 +135,7 @@ class BmcSession:
         self.timeout = timeout
         self.client: HttpClient | None = None
         self.uses_session = False
+        self.forgotten = False
         self._lock = threading.Lock()
         self.cache: dict[str, Any] = {}
         self.cache_lock = threading.Lock()
@@ -248,11 +249,20 @@ class BmcSession:
             raise NodeError(f"BMC {self.target.label}: GET {path}: not a JSON object")
         return body
 
+    def forget(self) -> None:
+        """The BMC is restarting (a reset was sent): :meth:`close` will not try to delete
+        the session, which dies with the restart, and only closes the connections."""
+        self.forgotten = True
+
     def close(self) -> None:
         """Delete the session (when there is one) and close the connections; never raises."""
         with self._lock:
             client, self.client = self.client, None
         if client is None:
+            return
+        if self.forgotten:
+            client._session.close()
+            log.debug("%s: restarting, session left to expire with it", self.target.label)
             return
         try:
             client.logout()

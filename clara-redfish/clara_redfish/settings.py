@@ -2,8 +2,10 @@
 
 Keys (all optional):
 
-``prefix``, ``suffix``, ``bmc_host``, ``bmc_port``
-    where the node's BMC is (:func:`clara_core.bmc_address`; port 443 for https, 80 for http);
+``prefix``, ``suffix`` (the seed's ``sufix`` too), ``bmc_host``, ``bmc_port``
+    where the node's BMC is (:class:`clara_core.BmcResolver`; port 443 for https, 80 for http);
+    when a node has none of ``bmc_host``, ``prefix``, ``suffix`` here, its BMC name takes
+    ``[ipmi]``'s ``prefix``/``suffix`` (with ``[ipmi:<nodeset>]``), as in the original Clara;
 ``scheme``
     ``https`` (default) or ``http``;
 ``ca_bundle``
@@ -20,7 +22,8 @@ Keys (all optional):
 ``boot_mode``
     ``UEFI`` or ``Legacy``: always send ``BootSourceOverrideMode`` with a boot override;
 ``user_key``, ``password_key``
-    which secrets hold the credentials (default ``IMMUSER`` and ``IMMPASSWORD``).
+    which secrets hold the credentials (default ``IMMUSER`` and ``IMMPASSWORD``; with these
+    defaults, the environment's ``IMMUSER`` and ``IPMI_PASSWORD`` come first, as in the original Clara).
 """
 
 from __future__ import annotations
@@ -32,13 +35,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from clara_core import ConfigError, NodeSettings, bmc_address
+from clara_core import BmcResolver, ConfigError, NodeSettings, parse_bool
 
 SECTION = "redfish"
+#: Where BMC names come from when ``[redfish]`` does not say (the original Clara's rule).
+FALLBACK_SECTION = "ipmi"
 DEFAULT_USER_KEY = "IMMUSER"
 DEFAULT_PASSWORD_KEY = "IMMPASSWORD"
-_TRUE = {"1", "yes", "true", "on"}
-_FALSE = {"0", "no", "false", "off", ""}
+_LAST_RESOLVER: list[BmcResolver] = []  # the resolver of the last settings seen (a command resolves many nodes)
 _HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -97,6 +101,16 @@ def _text(values: dict[str, Any], key: str, default: str = "") -> str:
     return ",".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
+def resolver(settings: NodeSettings) -> BmcResolver:
+    """The BMC resolver of ``settings`` (``[redfish]``, falling back to ``[ipmi]``), made once per settings."""
+    last = _LAST_RESOLVER[:1]
+    if last and last[0].settings is settings:
+        return last[0]
+    found = BmcResolver(settings, 443, fallback=FALLBACK_SECTION)
+    _LAST_RESOLVER[:] = [found]
+    return found
+
+
 def target(settings: NodeSettings, node: str) -> Target:
     """The :class:`Target` of ``node``; a :class:`ConfigError` for a malformed value."""
     values = settings.values(node)  # once: each lookup walks every [redfish:<nodeset>] section
@@ -110,13 +124,12 @@ def target(settings: NodeSettings, node: str) -> Target:
     scheme = _text(values, "scheme", "https").strip().lower()
     if scheme not in ("https", "http"):
         raise ConfigError(f"{where('scheme')}: expected https or http, got {scheme!r}")
-    host, port = bmc_address(node, settings, 443 if scheme == "https" else 80)
+    endpoint = resolver(settings).endpoint(node, 443 if scheme == "https" else 80)
     fingerprint = optional("fingerprint")
     ca_bundle = optional("ca_bundle")
-    raw_insecure = _text(values, "insecure").strip().lower()
-    if raw_insecure not in _TRUE | _FALSE:
-        raise ConfigError(f"{where('insecure')}: expected true or false, got {raw_insecure!r}")
-    insecure = raw_insecure in _TRUE
+    insecure = False  # also when the value is empty, as it always was here
+    if _text(values, "insecure").strip():
+        insecure = parse_bool(values["insecure"], where("insecure"))
     if ca_bundle is not None and not Path(ca_bundle).is_file():
         raise ConfigError(f"{where('ca_bundle')}: no such file: {ca_bundle}")
     if scheme == "https" and ca_bundle is None and fingerprint is None and not insecure:
@@ -134,8 +147,8 @@ def target(settings: NodeSettings, node: str) -> Target:
     return Target(
         node=node,
         scheme=scheme,
-        host=host,
-        port=port,
+        host=endpoint.host,
+        port=endpoint.port,
         tls=tls if scheme == "https" else Tls(),
         system=optional("system"),
         log_service=optional("log_service"),

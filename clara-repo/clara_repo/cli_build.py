@@ -5,23 +5,14 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Protocol, runtime_checkable
 
 import click
 
+from clara_core.capabilities import PACKAGE_BUILDER, PACKAGE_REPO
 from clara_core.cli import add_help_command
 from clara_core.cli.nodecmd import clara_context
 from clara_core.context import Context
 from clara_core.errors import ClaraError, UsageError
-
-
-@runtime_checkable
-class SourceLocator(Protocol):
-    """A package_repo backend that can find a source package's ``.dsc`` (``build repo``)."""
-
-    def source_dsc(self, dist: str, name: str) -> Path:
-        """The ``.dsc`` of source package ``name`` in ``dist``."""
-        ...
 
 
 def target_tag(ctx: Context, dist: str) -> str:
@@ -44,7 +35,7 @@ def build_for(ctx: Context, dist: str, dsc: Path) -> None:
     from clara_repo.rebuild import prepare
 
     tag = target_tag(ctx, dist)
-    builder = ctx.backend("package_builder")
+    builder = ctx.backend(PACKAGE_BUILDER)
     output = Path(ctx.config.get("build", "repo_bin_dir", dist, default=f"/var/cache/clara/build/{dist}"))
     workdir = Path(tempfile.mkdtemp(prefix="clara-build-"))
     try:
@@ -119,7 +110,4 @@ def repo_command(dist: str, origin_dist: str, package_name: str) -> None:
     ctx = clara_context()
     ctx.config.check_dist(dist)
     ctx.config.check_dist(origin_dist)
-    backend = ctx.backend("package_repo")
-    if not isinstance(backend, SourceLocator):
-        raise ClaraError("the package_repo backend cannot locate source packages: use reprepro")
-    build_for(ctx, dist, backend.source_dsc(origin_dist, package_name))
+    build_for(ctx, dist, ctx.backend(PACKAGE_REPO).source_dsc(origin_dist, package_name))

@@ -6,23 +6,24 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import click
 
+from clara_core.capabilities import MIRROR, PACKAGE_REPO
 from clara_core.cli import add_help_command
 from clara_core.cli.nodecmd import clara_context
 from clara_core.context import Context
 from clara_core.errors import UsageError
-from clara_core.protocols import PackageEntry
+from clara_core.protocols import PackageEntry, PackageRepoBackend
 
 _OUTPUT = click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True,
                        help="A text listing or a JSON array of records.")
 _NO_PUSH = click.option("--no-push", is_flag=True, help="Do not run [repo] push afterwards.")
 
 
-def _backend(ctx: Context) -> Any:
-    return ctx.backend("package_repo")
+def _backend(ctx: Context) -> PackageRepoBackend:
+    """The configured ``package_repo`` backend (``[backends] package_repo``, default ``reprepro``)."""
+    return ctx.backend(PACKAGE_REPO)
 
 
 def _after_change(ctx: Context, dist: str, no_push: bool) -> None:
@@ -90,7 +91,7 @@ def sync(target: str, suites: tuple[str, ...]) -> None:
         dist = None
     else:
         dist = ctx.config.check_dist(target)
-    ctx.backend("mirror").sync(dist, list(suites))
+    ctx.backend(MIRROR).sync(dist, list(suites))
 
 
 @repo.command()
@@ -149,13 +150,9 @@ def list_command(target: str, output: str) -> None:
     ctx = clara_context()
     backend = _backend(ctx)
     if target == "all":
-        from clara_repo.distributions import has_dist
-        from clara_repo.settings import RepoSettings
-
         entries: list[PackageEntry] = []
-        for dist in ctx.config.allowed_distributions():
-            if has_dist(RepoSettings.load(ctx.config, dist)):
-                entries += backend.list(dist)
+        for dist in backend.dists():
+            entries += backend.list(dist)
     else:
         entries = backend.list(ctx.config.check_dist(target))
     _print_entries(entries, output)

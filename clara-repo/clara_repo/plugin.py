@@ -6,7 +6,7 @@ factory when a command first uses it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -14,47 +14,51 @@ from clara_core import hookimpl
 
 if TYPE_CHECKING:
     from clara_core.context import Context
+    from clara_core.protocols import MirrorBackend, PackageBuilderBackend, PackageRepoBackend
     from clara_core.registry import Register
+    from clara_repo.builders import CowbuilderBuilder, SbuildBuilder
+    from clara_repo.mirror import DebmirrorSync, RepreproUpdateSync
+    from clara_repo.reprepro import RepreproRepo
 
 
-def _reprepro(ctx: Context) -> Any:
+def _reprepro(ctx: Context) -> RepreproRepo:
     from clara_repo.reprepro import RepreproRepo
 
     return RepreproRepo(ctx)
 
 
-def _debmirror(ctx: Context) -> Any:
+def _debmirror(ctx: Context) -> DebmirrorSync:
     from clara_repo.mirror import DebmirrorSync
 
     return DebmirrorSync(ctx)
 
 
-def _reprepro_update(ctx: Context) -> Any:
+def _reprepro_update(ctx: Context) -> RepreproUpdateSync:
     from clara_repo.mirror import RepreproUpdateSync
 
     return RepreproUpdateSync(ctx)
 
 
-def _cowbuilder(ctx: Context) -> Any:
+def _cowbuilder(ctx: Context) -> CowbuilderBuilder:
     from clara_repo.builders import CowbuilderBuilder
 
     return CowbuilderBuilder(ctx)
 
 
-def _sbuild(ctx: Context) -> Any:
+def _sbuild(ctx: Context) -> SbuildBuilder:
     from clara_repo.builders import SbuildBuilder
 
     return SbuildBuilder(ctx)
 
 
 @hookimpl
-def register_package_repo_backends(register: Register) -> None:
+def register_package_repo_backends(register: Register[PackageRepoBackend]) -> None:
     """Register the ``reprepro`` local repository."""
     register("reprepro", _reprepro, "signed local Debian repository with reprepro")
 
 
 @hookimpl
-def register_mirror_backends(register: Register) -> None:
+def register_mirror_backends(register: Register[MirrorBackend]) -> None:
     """Register the ``debmirror`` and ``reprepro-update`` mirrors."""
     register("debmirror", _debmirror, "debmirror into a snapshot, published atomically")
     register("reprepro-update", _reprepro_update,
@@ -62,7 +66,7 @@ def register_mirror_backends(register: Register) -> None:
 
 
 @hookimpl
-def register_package_builder_backends(register: Register) -> None:
+def register_package_builder_backends(register: Register[PackageBuilderBackend]) -> None:
     """Register the ``cowbuilder`` and ``sbuild`` (unshare mode) builders."""
     register("cowbuilder", _cowbuilder, "pbuilder/cowbuilder chroot, as the seed")
     register("sbuild", _sbuild, "sbuild --chroot-mode=unshare on an mmdebstrap tarball")

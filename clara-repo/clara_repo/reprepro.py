@@ -264,6 +264,11 @@ class RepreproRepo:
         """Every package of ``dist``."""
         return [e.public() for e in self.entries(self._initialised(dist))]
 
+    def dists(self) -> builtins.list[str]:
+        """The allowed distributions whose reprepro configuration has a stanza (``clara repo init``)."""
+        return [dist for dist in self.ctx.config.allowed_distributions()
+                if distributions.has_dist(self.settings(dist))]
+
     def search(self, keyword: str) -> builtins.list[PackageEntry]:
         """Packages of every initialised allowed distribution whose name contains ``keyword``."""
         pattern = f"*{keyword}*"
@@ -313,16 +318,14 @@ class RepreproRepo:
             yield source, target, is_source
 
     def push(self, dist: str) -> None:
-        """Run ``[repo] push`` (once per ``[repo] hosts`` entry, ``{}`` = the host)."""
+        """Run ``[repo] push`` (once per ``[repo] hosts`` entry, ``{0}`` or ``{}`` = the host)."""
         settings = self.settings(dist)
         self.ctx.config.get("repo", "push", dist)  # the seed's error when it is missing
         for command in settings.push_commands():
             run(command, what=f"[repo] push command {shlex.join(command)!r}")
 
-    # -- beyond the protocol ----------------------------------------------
-
     def source_dsc(self, dist: str, name: str) -> Path:
-        """The ``.dsc`` of the source package ``name`` in ``dist``."""
+        """The ``.dsc`` of the source package ``name`` in ``dist`` (``clara build repo``)."""
         settings = self._initialised(dist)
         for entry in self.entries(settings):
             if entry.arch == "source" and entry.name == name:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import string
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +41,22 @@ def _command(config: Config, key: str, dist: str) -> str:
     return value
 
 
+def _check_host_fields(config: Config, key: str, dist: str, command: str) -> None:
+    """The original ran ``command.format(host)``: only ``{}`` and ``{0}`` (with an optional
+    ``!conversion`` or ``:spec``) may appear, ``{{`` and ``}}`` being literal braces."""
+    for arg in shlex.split(command):
+        try:
+            fields = [name for _text, name, _spec, _conv in string.Formatter().parse(arg) if name is not None]
+            arg.format("host")
+        except (ValueError, IndexError, KeyError, AttributeError, TypeError) as exc:
+            raise _bad(config, key, dist, f"{arg!r}: not a valid {{0}} pattern ({exc}); write {{{{ and }}}} "
+                                          f"for literal braces") from None
+        for name in fields:
+            if name not in ("", "0"):
+                raise _bad(config, key, dist, f"{arg!r}: only {{}} or {{0}} (the host) may appear, got "
+                                              f"{{{name}}}; write {{{{ and }}}} for literal braces")
+
+
 @dataclass(frozen=True)
 class RepoSettings:
     """Where and how one distribution's reprepro repository lives.
@@ -74,6 +91,10 @@ class RepoSettings:
             raise _bad(config, "repo_dir", dist, f"must be an absolute path, got {str(repo_dir)!r}")
         mirror_local = config.get("repo", "mirror_local", dist, default="")
         origin = config.get("repo", "origin", dist, default="") or config.get("common", "origin", dist, default="Clara")
+        push = _command(config, "push", dist)
+        hosts = config.get_list("repo", "hosts", dist, default=[])
+        if hosts:
+            _check_host_fields(config, "push", dist, push)
         return cls(
             dist=dist,
             repo_dir=repo_dir,
@@ -87,8 +108,8 @@ class RepoSettings:
             udeb_components=config.get("repo", "udeb_components", dist, default="main"),
             gnupg_home=config.get("repo", "gnupg_home", dist, default=""),
             passphrase_secret=config.get("repo", "gpg_passphrase", dist, default=""),
-            push=_command(config, "push", dist),
-            hosts=config.get_list("repo", "hosts", dist, default=[]),
+            push=push,
+            hosts=hosts,
         )
 
     def gpg_env(self) -> dict[str, str]:
@@ -96,8 +117,10 @@ class RepoSettings:
         return {"GNUPGHOME": self.gnupg_home} if self.gnupg_home else {}
 
     def push_commands(self) -> list[list[str]]:
-        """The ``[repo] push`` command as argument lists, one per ``[repo] hosts`` entry
-        (``{}`` in the command is replaced by the host)."""
+        """The ``[repo] push`` command as argument lists (never a shell), one per ``[repo] hosts``
+        entry, formatted with the host as the original did (``command.format(host)``): ``{0}``
+        or ``{}`` is the host, ``{{`` and ``}}`` are braces. Without hosts the command runs
+        once, as written (the original did not format it then)."""
         if not self.push:
             return []
         template = shlex.split(self.push)
@@ -105,4 +128,4 @@ class RepoSettings:
             return []
         if not self.hosts:
             return [template]
-        return [[arg.replace("{}", host) for arg in template] for host in self.hosts]
+        return [[arg.format(host) for arg in template] for host in self.hosts]

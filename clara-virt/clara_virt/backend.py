@@ -7,12 +7,12 @@ import logging
 from typing import Any
 
 from clara_core import ClaraError
-from clara_core.protocols import VmInfo
+from clara_core.protocols import HostInfo, VmInfo, VolumeInfo
 from clara_virt.connections import Connections, HostDownError, error_text, libvirt_errors, libvirt_module
 from clara_virt.define import define_vm
-from clara_virt.model import RUNNING, SHUTOFF, STATE_NAMES, HostInfo
+from clara_virt.model import RUNNING, SHUTOFF, STATE_NAMES
 from clara_virt.settings import VirtConfig
-from clara_virt.volumes import VolumeInfo, pool_volumes, storage_pool, wipe_volume
+from clara_virt.volumes import pool_volumes, storage_pool, wipe_volume
 
 log = logging.getLogger(__name__)
 
@@ -21,8 +21,7 @@ MIGRATE_FLAGS = ("VIR_MIGRATE_LIVE", "VIR_MIGRATE_PERSIST_DEST", "VIR_MIGRATE_UN
 
 
 class LibvirtHypervisor:
-    """Implements :class:`clara_core.protocols.HypervisorBackend` (and
-    :class:`clara_virt.model.HostDetails`) with libvirt-python.
+    """Implements :class:`clara_core.protocols.HypervisorBackend` with libvirt-python.
 
     :param config: the parsed ``virt.ini``.
     """

@@ -11,14 +11,14 @@ from __future__ import annotations
 import socket
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import click
 
 from clara_core import ClaraError, UsageError, parse_nodeset
+from clara_core.capabilities import HYPERVISOR
 from clara_core.cli import add_help_command, clara_context
 from clara_core.protocols import HypervisorBackend
-from clara_virt.model import HostDetails
 from clara_virt.settings import DEFAULT_VIRT_CONFIG, META_KEY, VirtConfig, load_virt_config
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -41,17 +41,15 @@ def _setup() -> tuple[VirtConfig, HypervisorBackend]:
     """The virt config and the configured hypervisor backend (``[backends] hypervisor``, default libvirt)."""
     ctx = clara_context()
     config = load_virt_config(ctx)
-    backend = cast(HypervisorBackend, ctx.backend("hypervisor"))
+    backend = ctx.backend(HYPERVISOR)
     return config, backend
 
 
-def _close(backend: object) -> None:
-    close = getattr(backend, "close", None)
-    if callable(close):
-        close()
+def _close(backend: HypervisorBackend) -> None:
+    backend.close()
 
 
-def _each_vm(vm_names: str, action: Callable[[str], str], backend: object) -> None:
+def _each_vm(vm_names: str, action: Callable[[str], str], backend: HypervisorBackend) -> None:
     """Run ``action`` on every VM; print ``vm: result`` or one error line; exit 1 on any failure."""
     failed = 0
     try:
@@ -104,12 +102,11 @@ def list_command(details: bool, legacy: bool, color: bool, host: str | None) -> 
         if host:
             config.check_host(host)
         vms = backend.list(host)
-        hosts = [host] if host else config.hosts()
-        extras = backend if isinstance(backend, HostDetails) else None
-        host_infos = {h: extras.host_info(h) for h in hosts} if extras and details else {}
-        volumes = {v.name: v for v in extras.volumes()} if extras and details else {}
+        hosts = [host] if host else backend.hosts()
+        host_infos = {h: backend.host_info(h) for h in hosts} if details else {}
+        volumes = {v.name: v for v in backend.volumes()} if details else {}
         print_listing(vms, hosts, host_infos, volumes, details=details, legacy=legacy, color=color)
-        down = extras.unreachable() if extras else {}
+        down = backend.unreachable()
     finally:
         _close(backend)
     for name, reason in down.items():
@@ -226,7 +223,7 @@ def migrate(vm_names: str | None, dest_host: str | None, host: str | None, dry_r
     config, backend = _setup()
     failed = 0
     try:
-        hosts = config.hosts()
+        hosts = backend.hosts()
         names = list(parse_nodeset(vm_names)) if vm_names else None
         source = host
         if names is None and source is None:
@@ -236,7 +233,7 @@ def migrate(vm_names: str | None, dest_host: str | None, host: str | None, dry_r
                                  f"{local}, is not a host of nodegroup {config.nodegroup()})")
             source = local
         vms = backend.list(None)
-        down = backend.unreachable() if isinstance(backend, HostDetails) else {}
+        down = backend.unreachable()
         reachable = [h for h in hosts if h not in down]
         plan = plan_migration(vms, hosts, reachable, names, source, dest_host, include, exclude)
         if not quiet or dry_run:

@@ -7,9 +7,8 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from clara_core.protocols import VmInfo
-from clara_virt.model import INCONSISTENT, MISSING, RUNNING, HostInfo
-from clara_virt.volumes import VolumeInfo
+from clara_core.protocols import HostInfo, VmInfo, VolumeInfo
+from clara_virt.model import INCONSISTENT, MISSING, RUNNING
 
 STATE_STYLES = {RUNNING: "green", "SHUTOFF": "yellow", MISSING: "red", INCONSISTENT: "bold red", "CRASHED": "red"}
 

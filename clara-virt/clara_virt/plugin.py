@@ -5,7 +5,7 @@ Only light imports here: libvirt and jinja2 are imported when a command runs.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from clara_core import hookimpl
 
@@ -13,10 +13,12 @@ if TYPE_CHECKING:
     import click
 
     from clara_core.context import Context
+    from clara_core.protocols import HypervisorBackend
     from clara_core.registry import Register
+    from clara_virt.backend import LibvirtHypervisor
 
 
-def make_libvirt_backend(ctx: Context) -> Any:
+def make_libvirt_backend(ctx: Context) -> LibvirtHypervisor:
     """Build the ``libvirt`` hypervisor backend for the running command."""
     from clara_virt.backend import LibvirtHypervisor
     from clara_virt.settings import load_virt_config
@@ -25,7 +27,7 @@ def make_libvirt_backend(ctx: Context) -> Any:
 
 
 @hookimpl
-def register_hypervisor_backends(register: Register) -> None:
+def register_hypervisor_backends(register: Register[HypervisorBackend]) -> None:
     """Declare the ``libvirt`` backend of the ``hypervisor`` capability."""
     register("libvirt", make_libvirt_backend, "VMs on several libvirt hosts (libvirt-python, jinja2 templates)")
 

@@ -21,7 +21,6 @@ Templates live in ``<dir of virt.ini>/templates/vm/<xml>`` and
 
 from __future__ import annotations
 
-import configparser
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +28,8 @@ from typing import TYPE_CHECKING
 
 from ClusterShell.NodeSet import NodeSet, NodeSetException
 
-from clara_core import ConfigError, UsageError
+from clara_core import ConfigError, UsageError, parse_bool
+from clara_core.config import Config, read_file
 
 if TYPE_CHECKING:
     from clara_core.context import Context
@@ -38,8 +38,6 @@ DEFAULT_VIRT_CONFIG = "/etc/clara/virt.ini"
 DEFAULT_URI = "qemu+ssh://{host}/system"
 DEFAULT_VOL_PATTERN = "{vm_name}_{vol_role}"
 META_KEY = "clara_virt.virt_config"
-_TRUE = {"1", "yes", "true", "on"}
-_FALSE = {"0", "no", "false", "off"}
 
 
 @dataclass(frozen=True)
@@ -85,51 +83,38 @@ class Pool:
 
 
 class VirtConfig:
-    """The parsed ``virt.ini``; every error is a one-line :class:`ConfigError`."""
+    """The parsed ``virt.ini``; every error is a one-line :class:`ConfigError`.
+
+    The file is read by the core's reader (:func:`clara_core.config.read_file`: the same
+    INI rules as Clara's config) and its values through :class:`clara_core.Config`.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.template_dir = path.parent / "templates"
-        parser = configparser.ConfigParser(interpolation=None, strict=True)
         try:
-            with path.open(encoding="utf-8") as handle:
-                parser.read_file(handle)
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: no such virt config file (see --virt-config)") from None
-        except (configparser.Error, UnicodeDecodeError) as exc:
-            first = str(exc).splitlines()[0]
-            raise ConfigError(f"{path}: cannot parse: {first}") from None
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-        self.parser = parser
+            self.config = Config([read_file(path)])
+        except ConfigError:
+            if not path.exists():
+                raise ConfigError(f"{path}: no such virt config file (see --virt-config)") from None
+            raise
 
     # -- raw access -------------------------------------------------------
 
     def _names(self, kind: str) -> list[str]:
         prefix = f"{kind}:"
-        return [s[len(prefix):] for s in self.parser.sections() if s.startswith(prefix)]
+        return [s[len(prefix):] for s in self.config.sections() if s.startswith(prefix)]
 
     def _get(self, section: str, key: str, default: str | None = None) -> str | None:
-        if not self.parser.has_section(section) or not self.parser.has_option(section, key):
-            return default
-        return self.parser.get(section, key).strip()
+        value: str | None = self.config.get(section, key, default=None)
+        return default if value is None else value.strip()
 
     def _int(self, section: str, key: str, default: int) -> int:
-        raw = self._get(section, key)
-        if raw is None:
-            return default
-        try:
-            return int(raw)
-        except ValueError:
-            raise ConfigError(f"{self.path}: [{section}] {key}: expected a whole number, got {raw!r}") from None
+        return self.config.get_int(section, key, default=default)
 
     def _bool(self, section: str, key: str) -> bool:
-        raw = (self._get(section, key) or "false").lower()
-        if raw in _TRUE:
-            return True
-        if raw in _FALSE:
-            return False
-        raise ConfigError(f"{self.path}: [{section}] {key}: expected true or false, got {raw!r}")
+        raw = self._get(section, key) or "false"  # absent or empty: false, as in the original
+        return parse_bool(raw, f"{self.path}: [{section}] {key}")
 
     def _nodeset(self, section: str, key: str, raw: str) -> NodeSet:
         try:
@@ -213,34 +198,67 @@ class VirtConfig:
         """Every ``[template:<name>]``, in file order."""
         return self._names("template")
 
+    def default_template_name(self) -> str | None:
+        """The first template with ``default = true`` (the original's ``get_template_default``)."""
+        return next((t for t in self.template_names() if self._bool(f"template:{t}", "default")), None)
+
     def template(self, name: str) -> Template:
-        """The template ``name``; a usage error naming the known ones when it does not exist."""
+        """The template ``name``; a usage error naming the known ones when it does not exist.
+
+        A key the template omits comes from the default template (``default = true``), then
+        from the built-in default, as in the original: ``xml``, ``vol_roles`` (``vol_role``)
+        and their capacities, ``memory_kib``, ``core_count``, ``serial_tcp_host``,
+        ``serial_tcp_port``; ``networks`` falls back to the default template's
+        ``network_list`` (the original's key there)."""
         if name not in self.template_names():
             known = ", ".join(self.template_names()) or "none"
             raise UsageError(f"unknown template {name!r} in {self.path} (templates: {known})")
         section = f"template:{name}"
-        roles_raw = self._get(section, "vol_roles") or self._get(section, "vol_role") or "system"
+        default_name = self.default_template_name()
+        base = f"template:{default_name}" if default_name is not None else None
+
+        def inherited(*keys: str) -> tuple[str, str] | None:
+            """``(section, key)`` of the first of ``keys`` set in the template, else in the default."""
+            for where in (section, base):
+                if where is None:
+                    continue
+                for key in keys:
+                    if self._get(where, key) is not None:
+                        return where, key
+            return None
+
+        def text(key: str, fallback: str, default_key: str | None = None) -> str:
+            if self._get(section, key) is not None:
+                return self._get(section, key) or fallback
+            if base is not None:
+                return self._get(base, default_key or key, fallback) or fallback
+            return fallback
+
+        def number(key: str, fallback: int) -> int:
+            found = inherited(key)
+            return fallback if found is None else self._int(*found, fallback)
+
+        roles_at = inherited("vol_roles", "vol_role")
+        roles_raw = (self._get(*roles_at) if roles_at else None) or "system"
         roles: dict[str, int] = {}
         for role in (r.strip() for r in roles_raw.split(",")):
             if not role:
                 continue
-            key = f"vol_role_{role}_capacity"
-            if self._get(section, key) is None and self._get(section, f"vol_roles_{role}_capacity") is not None:
-                key = f"vol_roles_{role}_capacity"  # the original code's spelling
-            roles[role] = self._int(section, key, 60_000_000_000)
+            capacity_at = inherited(f"vol_role_{role}_capacity", f"vol_roles_{role}_capacity")
+            roles[role] = 60_000_000_000 if capacity_at is None else self._int(*capacity_at, 60_000_000_000)
         vm_names_raw = self._get(section, "vm_names", "") or ""
-        raw_networks = self._get(section, "networks") or "administration"
+        raw_networks = text("networks", "administration", "network_list")
         networks = tuple(n.strip() for n in raw_networks.split(",") if n.strip())
         return Template(
             name=name,
-            xml=self._get(section, "xml", "default.xml") or "default.xml",
+            xml=text("xml", "default.xml"),
             vol_roles=roles,
             networks=networks,
             vm_names=self._nodeset(section, "vm_names", vm_names_raw) if vm_names_raw else None,
-            memory_kib=self._int(section, "memory_kib", 2_097_152),
-            core_count=self._int(section, "core_count", 4),
-            serial_tcp_host=self._get(section, "serial_tcp_host", "127.0.0.1") or "127.0.0.1",
-            serial_tcp_port=self._get(section, "serial_tcp_port", "0") or "0",
+            memory_kib=number("memory_kib", 2_097_152),
+            core_count=number("core_count", 4),
+            serial_tcp_host=text("serial_tcp_host", "127.0.0.1"),
+            serial_tcp_port=text("serial_tcp_port", "0"),
             default=self._bool(section, "default"),
         )
 

@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
 from typing import Any
 
 from clara_core import ClaraError
+from clara_core.protocols import VolumeInfo
 from clara_virt.connections import error_text, libvirt_module
 from clara_virt.settings import Pool
 
-
-@dataclass(frozen=True)
-class VolumeInfo:
-    """One volume as ``clara virt list --details`` shows it."""
-
-    name: str
-    vm_name: str
-    role: str
-    pool: str
-    capacity: int
-    allocation: int
-    path: str
+#: :class:`~clara_core.protocols.VolumeInfo` is the core's; re-exported for older imports.
+__all__ = ["VolumeInfo", "pool_volumes", "storage_pool", "wipe_volume"]
 
 
 def storage_pool(conn: Any, pool: Pool, host: str) -> Any:

@@ -7,10 +7,11 @@ import sys
 
 import click
 
+from clara_core.cli.app import current_app
 from clara_core.cli.nodecmd import clara_context
-from clara_core.context import Context
 from clara_core.errors import UsageError
 from clara_core.hookspecs import hookimpl
+from clara_core.plugins import PluginManager
 
 
 def _format_value(value: object) -> str:
@@ -21,13 +22,13 @@ def _format_value(value: object) -> str:
 @click.argument("section")
 @click.argument("dist", required=False)
 def show(section: str, dist: str | None) -> None:
-    """Show the configuration of SECTION ('All' for every section).
+    """Show the configuration of SECTION ('all' or 'All' for every section).
 
     With DIST, the values that apply to that distribution: [SECTION-DIST]
     over [SECTION]. Lines are 'key : value', as the seed printed them.
     """
     config = clara_context().config
-    if section == "All":
+    if section in ("all", "All") and not config.has_section(section):
         for name in config.sections():
             click.echo(f"[{name}]")
             for key, value in config.items(name).items():
@@ -43,8 +44,8 @@ def show(section: str, dist: str | None) -> None:
         click.echo(f"{key} : {_format_value(value)}")
 
 
-def _plugins_data(ctx: Context) -> dict[str, object]:
-    registry = ctx.plugins.registry()
+def _plugins_data(plugins: PluginManager) -> dict[str, object]:
+    registry = plugins.registry()
     by_plugin: dict[str, dict[str, list[str]]] = {}
     for info in registry.all():
         by_plugin.setdefault(info.plugin, {}).setdefault(info.capability, []).append(info.name)
@@ -60,7 +61,7 @@ def _plugins_data(ctx: Context) -> dict[str, object]:
                 "error": p.error or None,
                 "disabled": p.disabled,
             }
-            for p in ctx.plugins.plugins.values()
+            for p in plugins.plugins.values()
         ],
         "backends": {
             capability: registry.names(capability)
@@ -73,10 +74,10 @@ def _plugins_data(ctx: Context) -> dict[str, object]:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def plugins_command(as_json: bool) -> None:
     """List installed plugins, their versions, backends and load errors."""
-    ctx = clara_context()
-    ctx.plugins.discover(refresh=True)  # what is installed now; this also renews the entry-point cache
-    ctx.plugins.load_all()
-    data = _plugins_data(ctx)
+    plugins = current_app().plugins
+    plugins.discover(refresh=True)  # what is installed now; this also renews the entry-point cache
+    plugins.load_all()
+    data = _plugins_data(plugins)
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return

@@ -10,6 +10,7 @@ from __future__ import annotations
 import click
 from ClusterShell.NodeSet import NodeSet
 
+from clara_core.capabilities import BOOT_DEVICE, POWER, SEL
 from clara_core.cli.nodecmd import NodeGroup, confirm_destructive, dry_run_report, finish, node_options
 from clara_core.context import Context
 from clara_core.hookspecs import hookimpl
@@ -40,8 +41,8 @@ def _power_command(action: PowerAction) -> click.Command:
         if action in DESTRUCTIVE_POWER_ACTIONS:
             confirm_destructive(ctx, f"power {action.value}", nodes)
         if ctx.options.dry_run and action is not PowerAction.STATUS:
-            dry_run_report(ctx, f"power {action.value}", ctx.split_by_backend("power", nodes))
-        results = ctx.dispatch("power", nodes, lambda backend, subset: backend.power(subset, action))
+            dry_run_report(ctx, f"power {action.value}", ctx.split_by_backend(POWER, nodes))
+        results = ctx.dispatch(POWER, nodes, lambda backend, subset: backend.power(subset, action))
         finish(ctx, results, nodes, f"power {action.value}")
 
     return click.command(name=action.value, help=helps[action])(command)
@@ -66,9 +67,9 @@ def _boot_command(device: BootDevice) -> click.Command:
     @node_options()
     def command(ctx: Context, nodes: NodeSet, persistent: bool) -> None:
         if ctx.options.dry_run:
-            dry_run_report(ctx, f"boot {device.value}", ctx.split_by_backend("boot_device", nodes))
+            dry_run_report(ctx, f"boot {device.value}", ctx.split_by_backend(BOOT_DEVICE, nodes))
         results = ctx.dispatch(
-            "boot_device", nodes, lambda backend, subset: backend.set_boot_device(subset, device, persistent)
+            BOOT_DEVICE, nodes, lambda backend, subset: backend.set_boot_device(subset, device, persistent)
         )
         finish(ctx, results, nodes, f"boot {device.value}")
 
@@ -94,7 +95,7 @@ def sel() -> None:
 @node_options()
 def sel_list(ctx: Context, nodes: NodeSet) -> None:
     """Show every entry of each node's event log."""
-    finish(ctx, ctx.dispatch("sel", nodes, lambda backend, subset: backend.sel_list(subset)), nodes, "sel list")
+    finish(ctx, ctx.dispatch(SEL, nodes, lambda backend, subset: backend.sel_list(subset)), nodes, "sel list")
 
 
 @sel.command(name="clear")
@@ -103,8 +104,8 @@ def sel_clear(ctx: Context, nodes: NodeSet) -> None:
     """Clear each node's event log (cannot be undone)."""
     confirm_destructive(ctx, "clear the event log of", nodes)
     if ctx.options.dry_run:
-        dry_run_report(ctx, "clear the event log", ctx.split_by_backend("sel", nodes))
-    finish(ctx, ctx.dispatch("sel", nodes, lambda backend, subset: backend.sel_clear(subset)), nodes, "sel clear")
+        dry_run_report(ctx, "clear the event log", ctx.split_by_backend(SEL, nodes))
+    finish(ctx, ctx.dispatch(SEL, nodes, lambda backend, subset: backend.sel_clear(subset)), nodes, "sel clear")
 
 
 @hookimpl

@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from clara_core.cli.nodecmd import (
+        PROCEED,
+        READ_STDIN,
+        REFUSE,
         NodeGroup,
         add_help_command,
         clara_context,
@@ -22,6 +25,9 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "PROCEED",
+    "READ_STDIN",
+    "REFUSE",
     "NodeGroup",
     "add_help_command",
     "clara_context",

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from types import ModuleType
+
+import click
 
 from clara_core.config import Config
 from clara_core.context import Context, Options
 from clara_core.errors import ClaraError
 from clara_core.plugins import PluginManager
 
-
-def builtin_plugins() -> list[ModuleType]:
-    """The core's own features, written as plugins through the same hooks."""
-    from clara_core.builtin import commands, generic, passwd_file
-
-    return [commands, generic, passwd_file]
+#: The core's own features, written as plugins through the same hooks, by module name
+#: (imported by the plugin manager: nothing here imports them).
+BUILTIN_PLUGINS = (
+    "clara_core.builtin.commands",
+    "clara_core.builtin.generic",
+    "clara_core.builtin.passwd_file",
+)
 
 
 @dataclass
@@ -43,9 +45,7 @@ class App:
             disabled: list[str] = []
             with contextlib.suppress(ClaraError):  # a broken config is reported by the command that needs it
                 disabled = self.config.get_list("plugins", "disabled", default=[])
-            manager = PluginManager(disabled)
-            for module in builtin_plugins():
-                manager.add_builtin(module)
+            manager = PluginManager(disabled, builtins=BUILTIN_PLUGINS)
             manager.load_entry_points()
             self._plugins = manager
         return self._plugins
@@ -53,3 +53,12 @@ class App:
     def context(self, options: Options) -> Context:
         """A command's context; plugins' disabled list from ``[plugins] disabled`` applies here."""
         return Context(config=self.config, plugins=self.plugins, options=options)
+
+
+def current_app(ctx: click.Context | None = None) -> App:
+    """The :class:`App` of the running ``clara`` command (made on first use)."""
+    root = (ctx or click.get_current_context()).find_root()
+    if root.obj is None:
+        root.obj = App()
+    app: App = root.obj
+    return app

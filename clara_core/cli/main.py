@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from clara_core import __version__
-from clara_core.cli.app import App
+from clara_core.cli.app import App, current_app
 from clara_core.errors import ClaraError
 from clara_core.logs import mask, setup_logging
 
@@ -22,10 +22,7 @@ class ClaraGroup(click.Group):
     """The root group; plugin commands are added the first time they are listed or looked up."""
 
     def _app(self, ctx: click.Context) -> App:
-        root = ctx.find_root()
-        if root.obj is None:
-            root.obj = App()
-        app: App = root.obj
+        app = current_app(ctx)
         if not app._commands_added:
             app._commands_added = True
             app.plugins.add_commands(self)

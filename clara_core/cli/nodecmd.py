@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar, cast
@@ -20,11 +21,14 @@ from typing import Any, TypeVar, cast
 import click
 from ClusterShell.NodeSet import NodeSet
 
+from clara_core.cli.app import current_app
 from clara_core.context import Context, Options
 from clara_core.errors import AbortedByUser
 from clara_core.nodes import parse_nodeset
 from clara_core.output import OUTPUT_FORMATS, collect, report
 from clara_core.results import NodeResult
+
+log = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -62,13 +66,7 @@ def _remember_parallel(ctx: click.Context, _param: click.Parameter, value: int |
 
 def clara_context(ctx: click.Context | None = None, options: Options | None = None) -> Context:
     """The :class:`Context` for the running command (config and plugins loaded once)."""
-    ctx = ctx or click.get_current_context()
-    app = ctx.find_root().obj
-    if app is None:
-        from clara_core.cli.app import App
-
-        app = ctx.find_root().obj = App()
-    return cast(Context, app.context(options or Options()))
+    return current_app(ctx).context(options or Options())
 
 
 def node_options(nodes_arg: bool = True) -> Callable[[F], F]:
@@ -116,19 +114,41 @@ def node_options(nodes_arg: bool = True) -> Callable[[F], F]:
     return decorate
 
 
-def confirm_destructive(ctx: Context, verb: str, nodes: NodeSet, always: bool = False) -> None:
-    """Ask before ``verb`` over more than ``[common] confirm_above`` nodes (or
-    any number when ``always``); ``--yes`` skips the question. Without a
-    terminal to ask on, refuse rather than guess."""
+#: What a destructive command does without a terminal to ask on (see :func:`confirm_destructive`).
+REFUSE = "refuse"
+PROCEED = "proceed"
+READ_STDIN = "stdin"
+
+
+def confirm_destructive(
+    ctx: Context, verb: str, nodes: NodeSet, always: bool = False, unattended: str = REFUSE
+) -> None:
+    """Ask before ``verb`` over more than ``[common] confirm_above`` nodes (or any
+    number when ``always``); ``--yes`` and ``--dry-run`` skip the question.
+
+    Without a terminal to ask on, ``unattended`` decides: the new commands
+    :data:`REFUSE` rather than guess; the original Clara's own commands
+    (``clara ipmi off``, ``clara slurm drain``...) never asked, and scripts and
+    cron jobs rely on that, so they :data:`PROCEED`, or :data:`READ_STDIN` for
+    the one the original asked on standard input (``echo y | clara ipmi reset
+    n1``). ``[common] confirm_in_scripts = yes`` makes them refuse too.
+    """
     if ctx.options.yes or ctx.options.dry_run:
         return
     if not always and len(nodes) <= ctx.confirm_above():
         return
-    question = f"{verb} {len(nodes)} node{'s' if len(nodes) != 1 else ''} ({nodes})?"
-    if not sys.stdin.isatty():
-        raise AbortedByUser(f"refusing to {verb} {len(nodes)} nodes without confirmation: add --yes")
-    if not click.confirm(question, default=False, err=True):
-        raise AbortedByUser("aborted: nothing was done")
+    count = f"{len(nodes)} node{'s' if len(nodes) != 1 else ''}"
+    if sys.stdin is not None and sys.stdin.isatty():
+        if not click.confirm(f"{verb} {count} ({nodes})?", default=False, err=True):
+            raise AbortedByUser("aborted: nothing was done")
+        return
+    if unattended == REFUSE or ctx.config.get_bool("common", "confirm_in_scripts", default=False):
+        raise AbortedByUser(f"refusing to {verb} {count} without confirmation: add --yes")
+    if unattended == READ_STDIN:
+        answer = sys.stdin.readline() if sys.stdin is not None else ""
+        if answer.strip().lower() not in ("y", "yes"):
+            raise AbortedByUser("not confirmed ('y' expected on standard input): nothing was done")
+    log.info("%s %s without a terminal to ask on: going ahead as the original Clara did", verb, count)
 
 
 def dry_run_report(ctx: Context, verb: str, groups: dict[str, NodeSet]) -> None:

@@ -129,7 +129,7 @@ def run_demo(root: Path) -> int:
         config = ipmisim.write_ini(root / "config.ini", as_text)
 
         env = dict(os.environ, CLARA_CONFIG=str(config), CLARA_LOG_DIR=str(root / "logs"),
-                   CLARA_DISABLE_PLUGINS="broken,misspelled", PAGER="cat", **cluster.env())
+                   PAGER="cat", **cluster.env())
         demo = Demo(root, env)
         print(f"\nlab ready under {root}; config: {config}", flush=True)
 

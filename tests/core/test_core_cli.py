@@ -176,6 +176,7 @@ def test_show_applies_dist_overrides(run_clara: Run, site: Path) -> None:
     assert unknown.returncode == 2 and "calibre7 is not a known distribution" in unknown.stderr
     assert run_clara("show", "nosection").returncode == 2
     assert "[repo-calibre9]" in run_clara("show", "All").stdout
+    assert run_clara("show", "all").stdout == run_clara("show", "All").stdout  # the original's spelling
 
 
 def test_site_command_from_the_entry_point_alone(run_clara: Run) -> None:

@@ -12,7 +12,7 @@ import time
 from collections import Counter
 
 from clara_core.errors import AuthenticationError, NodeError, TransientNodeError
-from clara_core.fanout import FanoutPolicy, fanout, merge
+from clara_core.fanout_engine import FanoutPolicy, fanout, merge
 from clara_core.results import NodeResult
 
 

@@ -78,6 +78,24 @@ def test_passwd_file_readable_by_others_is_refused(tmp_path: Path) -> None:
         store.get("IMMUSER")
 
 
+def test_group_readable_passwd_file_is_accepted_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The original accepted root:admins 0640, a common setup; group-writable stays refused."""
+    path = tmp_path / "master_pwd"
+    path.write_text("IMMUSER=admin\n")
+    path.chmod(0o640)
+    store = PasswdFileStore(Config.from_dict({"common": {"master_passwd_file": str(path)}}))
+    with caplog.at_level(logging.WARNING):
+        assert store.get("IMMUSER") == "admin"
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{path}: readable by its group (mode 0640); chmod 600 keeps it to its owner"
+    ]
+    path.chmod(0o660)
+    with pytest.raises(ClaraError, match=r"writable by its group \(mode 0660\); run: chmod 600"):
+        PasswdFileStore(Config.from_dict({"common": {"master_passwd_file": str(path)}})).get("IMMUSER")
+
+
 def test_secrets_are_masked_in_logs() -> None:
     register_secret("pa55w0rd-very-secret")
     record = logging.makeLogRecord({"msg": "login with %s failed", "args": ("pa55w0rd-very-secret",)})

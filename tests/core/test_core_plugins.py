@@ -10,7 +10,7 @@ import click
 from click.testing import CliRunner
 
 from clara_core import hookimpl
-from clara_core.capabilities import CAPABILITIES
+from clara_core.capabilities import CAPABILITIES, POWER
 from clara_core.cli.app import App
 from clara_core.cli.main import cli
 from clara_core.errors import BackendNotFound
@@ -90,7 +90,7 @@ def test_in_file_plugin_and_check_pending() -> None:
     assert registry.names("power") == ["infile"]
     assert "cannot register" in manager.plugins["failing"].error
     try:
-        registry.get("power", "nope")
+        registry.get(POWER, "nope")
     except BackendNotFound as exc:
         assert str(exc) == "no power backend named 'nope' (installed: infile)"
 

@@ -5,20 +5,24 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import clara_enc.plugin
 import pytest
+from clara_enc.gnupg_store import GnupgStore
 from clara_enc.openssl_store import MASTER_KEY_ENV, OpensslStore
+from clara_enc.selection import enc_cipher, rekey_cipher
 from enc_support import PASSWORD, Site, write_pass_file
 
 from clara_core.config import Config
 from clara_core.context import Context
-from clara_core.errors import ClaraError
+from clara_core.errors import ClaraError, UsageError
+from clara_core.hookspecs import hookimpl
 from clara_core.logs import mask
 from clara_core.plugins import PluginManager
 from clara_core.protocols import SecretCipher, SecretStore
+from clara_core.registry import Register
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 MASTER_TEXT = f"IMMUSER=admin\nIMMPASSWORD=bmc-password-in-encrypted-master\nASUPASSWD={PASSWORD}\n".encode()
@@ -149,3 +153,49 @@ def test_plain_master_file_with_a_utf8_bom_is_plain(site: Site) -> None:
     assert masterfile.kind_of(b"\x85\x02\x0c\x03binary-pgp\xff") is masterfile.Kind.OPENPGP
     site.master.write_bytes("\ufeffIMMUSER=admin\nASUPASSWD=x\n".encode())
     assert OpensslStore(_config(site.master)).get("IMMUSER") == "admin"
+
+
+class _SiteOpenssl(OpensslStore):
+    """A site's ``openssl`` store (registered with replaces=True): tags what it re-keys."""
+
+    def rekeyed(self, passwd_file: Path | None = None, digest: str | None = None,
+                recipients: Sequence[str] = ()) -> OpensslStore:
+        store = super().rekeyed(passwd_file, digest, recipients)
+        store.site_rekeyed = True  # type: ignore[attr-defined]
+        return store
+
+
+class _SitePlugin:
+    @staticmethod
+    @hookimpl
+    def register_secret_store_backends(register: Register[SecretStore]) -> None:
+        register("openssl", lambda ctx: _SiteOpenssl(ctx.config), "site openssl", replaces=True)
+
+
+def test_rekey_cipher_from_the_registry(site: Site) -> None:
+    """``clara enc rekey`` takes its store from the registry (a site's replacement included), re-keyed
+    through SecretCipher.rekeyed when key options are given, and checks options by store name."""
+    config = Config.from_dict({"common": {"master_passwd_file": str(site.master), "digest_type": "sha256"},
+                               "backends": {"secret_store": "openssl"}})
+    plugins = PluginManager()
+    plugins.add_plugin(_SitePlugin(), "site")
+    plugins.add_plugin(clara_enc.plugin, "enc")  # loads after the site's: replaces=True still wins
+    ctx = Context(config=config, plugins=plugins)
+    name, current = enc_cipher(ctx)
+    assert name == "openssl" and isinstance(current, _SiteOpenssl)
+    assert rekey_cipher(ctx, "openssl", None, None, ()) is current
+    new = rekey_cipher(ctx, "openssl", None, "sha512", ())
+    assert isinstance(new, OpensslStore) and new.digest == "sha512" and getattr(new, "site_rekeyed", False)
+    assert current.digest == "sha256"
+    other = write_pass_file(site.root / "new-master", "x")
+    assert isinstance(new := rekey_cipher(ctx, "openssl", other, None, ()), OpensslStore) and new.path == other
+    with pytest.raises(UsageError, match="--recipient applies to the gnupg store, not openssl"):
+        rekey_cipher(ctx, "openssl", None, None, ("someone",))
+    with pytest.raises(UsageError, match="--new-passwd-file and --digest apply to the openssl store, not gnupg"):
+        rekey_cipher(ctx, "gnupg", None, "sha512", ())
+    with pytest.raises(UsageError, match="--recipient applies to the gnupg store, not passwd_file"):
+        rekey_cipher(ctx, "passwd_file", None, None, ("someone",))
+    gnupg = rekey_cipher(ctx, "gnupg", None, None, ("KEY1", "KEY2"))
+    assert isinstance(gnupg, GnupgStore) and gnupg.recipients == ["KEY1", "KEY2"]
+    with pytest.raises(UsageError):
+        gnupg.rekeyed(digest="sha512")

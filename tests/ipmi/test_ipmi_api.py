@@ -15,16 +15,17 @@ from clara_lab.ipmisim import fru_image, node_macs
 from ClusterShell.NodeSet import NodeSet
 from conftest import BACKENDS, PASSWORD, IpmiEnv
 
-from clara_core.builtin import passwd_file
+from clara_core.capabilities import BMC, BOOT_DEVICE, POWER, SEL
 from clara_core.config import Config
 from clara_core.context import Context
+from clara_core.errors import BackendNotFound
 from clara_core.plugins import PluginManager
 from clara_core.protocols import BootDevice, PowerAction
 
 
 def _context() -> Context:
     manager = PluginManager()
-    manager.add_builtin(passwd_file)
+    manager.add_builtin("clara_core.builtin.passwd_file")
     manager.load_entry_points()
     return Context(config=Config.load(), plugins=manager)
 
@@ -61,7 +62,7 @@ def test_repeated_sessions_in_one_process(variant: str, ipmi_env: IpmiEnv) -> No
     ipmi_env.configure(variant)
     backend = "ipmitool" if variant == "ipmitool" else "ipmi"
     ctx = _context()
-    impl = ctx.backend("power", backend)
+    impl = ctx.backend(POWER, backend)
     nodes = NodeSet("node[000-001]")
     done = threading.Event()
     outcome: list[object] = []
@@ -74,8 +75,8 @@ def test_repeated_sessions_in_one_process(variant: str, ipmi_env: IpmiEnv) -> No
                 outcome.append({n: (r.ok, r.value or r.error) for n, r in results.items()})
                 assert all(r.ok and r.value == (expected if action is PowerAction.STATUS else action.value)
                            for r in results.values()), results
-            boot = list(ctx.backend("boot_device", backend).set_boot_device(NodeSet("node000"), BootDevice.PXE,
-                                                                           False))
+            boot = list(ctx.backend(BOOT_DEVICE, backend).set_boot_device(NodeSet("node000"), BootDevice.PXE,
+                                                                          False))
             assert boot[0].ok and boot[0].value == "pxe"
         except BaseException as exc:  # handed to the test thread
             outcome.append(exc)
@@ -104,11 +105,39 @@ def test_wrong_password_is_not_retried(ipmi_env: IpmiEnv, monkeypatch: pytest.Mo
     monkeypatch.setattr(rmcp.Handshake, "rakp1", counting_rakp1)
     ipmi_env.configure(ipmi={"retries": 3, "backoff": 0.1})
     ctx = _context()
-    results = list(ctx.backend("power", "ipmi").power(NodeSet("odd000"), PowerAction.STATUS))
+    results = list(ctx.backend(POWER, "ipmi").power(NodeSet("odd000"), PowerAction.STATUS))
     assert len(results) == 1 and not results[0].ok
     assert results[0].error.startswith("authentication failed")
     assert PASSWORD not in results[0].error
     assert len(logins) == 1, logins  # ipmi_sim refuses suite 17 before any login; suite 3 tried once
+
+
+def test_registered_capabilities(ipmi_env: IpmiEnv) -> None:
+    """``ipmi`` serves power, boot device, event log and the BMC verbs; ``ipmitool`` all but the BMC verbs."""
+    from clara_ipmi.backend import IpmiBackend
+    from clara_ipmitool.backend import IpmitoolBackend
+
+    ctx = _context()
+    for capability in (POWER, BOOT_DEVICE, SEL, BMC):
+        assert isinstance(ctx.backend(capability, "ipmi"), IpmiBackend), capability
+    for capability in (POWER, BOOT_DEVICE, SEL):
+        assert isinstance(ctx.backend(capability, "ipmitool"), IpmitoolBackend), capability
+    with pytest.raises(BackendNotFound, match="no bmc backend named 'ipmitool'"):
+        ctx.backend(BMC, "ipmitool")
+
+
+def test_bmc_verbs_through_the_api(ipmi_env: IpmiEnv) -> None:
+    """The BmcBackend methods as Python calls: MACs of FRU 0, identify, a failed node reported."""
+    ipmi_env.configure(ipmi={"timeout": 3})
+    bmc = _context().backend(BMC, "ipmi")
+    macs = {r.node: r for r in bmc.macs(NodeSet("node[000-001],dead"))}
+    for name in ("node000", "node001"):
+        assert macs[name].ok and macs[name].data["macs"] == [m.upper() for m in ipmi_env.bmc(name).macs()]
+        assert macs[name].value == fru.format_macs(macs[name].data["macs"])
+    assert not macs["dead"].ok and macs["dead"].error
+    [identify] = list(bmc.identify(NodeSet("node002"), 20))
+    assert (identify.ok, identify.value) == (True, "identify on for 20s")
+    assert ipmi_env.bmc("node002").identify().startswith("20")
 
 
 def test_plugin_module_is_light() -> None:
@@ -148,12 +177,12 @@ def test_connect_command_lines(ipmi_env: IpmiEnv) -> None:
         ipmi_env.configure(ipmi={"conmand": "127.0.0.1", "port": port})
         argv, env = connect_argv(_context(), "node000", True, True)
         assert Path(argv[0]).name == "conman"
-        assert argv[1:] == ["-e", "!", "-j", "-f", "-d", "127.0.0.1", "node000"] and env is None
+        assert argv[1:] == ["-j", "-f", "-d", "127.0.0.1", "node000", "-e!"] and env is None  # the original's order
 
     ipmi_env.configure(ipmi={"conmand": "127.0.0.1", "port": port})  # conmand down: direct SOL
     assert Path(connect_argv(_context(), "node000", False, False)[0][0]).name == "ipmitool"
 
     ipmi_env.configure(ipmi={"conmand": "conman1", "ssh_jump_host": "admin1"})
     argv, _env = connect_argv(_context(), "node000", False, True)
-    assert Path(argv[0]).name == "ssh" and argv[1:] == ["-t", "admin1", "conman", "-e", "!", "-f", "-d", "conman1",
-                                                       "node000"]
+    assert Path(argv[0]).name == "ssh" and argv[1:] == ["-t", "admin1", "conman", "-f", "-d", "conman1",
+                                                       "node000", "-e!"]  # a host name: kept, with a warning

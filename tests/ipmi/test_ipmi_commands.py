@@ -38,28 +38,50 @@ def test_power_verbs(ipmi_env: IpmiEnv, run_clara) -> None:
     assert off.returncode == 0 and ipmi_env.power_state("node001") == "off"
 
 
-def test_destructive_verbs_ask_first(ipmi_env: IpmiEnv, run_clara) -> None:
+def test_destructive_verbs_in_scripts_behave_as_the_original(ipmi_env: IpmiEnv, run_clara, tmp_path: Path) -> None:
+    """Without a terminal the seed's verbs go ahead (cron jobs and scripts rely on it);
+    ``reset`` reads its ``y`` on standard input as the original did."""
     ipmi_env.configure(common={"confirm_above": 1})
+    for name in ("node000", "node001"):
+        ipmi_env.bmc(name).set_power(True)
+    dry = run_clara("ipmi", "off", "--dry-run", "node[000-001]")
+    assert dry.returncode == 0 and "would power off" in dry.stdout
+    generic = run_clara("power", "off", "node[000-001]")  # a new command: refuses without a terminal
+    assert generic.returncode != 0 and "--yes" in generic.stderr
+    assert ipmi_env.power_state("node000") == "on"
+    done = run_clara("ipmi", "off", "node[000-001]")
+    assert done.returncode == 0, done.stderr
+    assert ipmi_env.power_state("node000") == ipmi_env.power_state("node001") == "off"
+    events = tmp_path / "events.txt"
+    events.write_text("0x04 0x01 0x30 0x01 0x09 0x00 0x00\n")
+    assert ipmi_env.ipmitool("node005", "sel", "add", str(events)).returncode == 0
+    cleared = run_clara("ipmi", "selclear", "node005")  # the spare BMC
+    assert cleared.returncode == 0, cleared.stderr
+    assert "Temperature" not in ipmi_env.ipmitool("node005", "sel", "list").stdout
+    not_confirmed = run_clara("ipmi", "reset", "node000")  # stdin is /dev/null: no 'y'
+    assert not_confirmed.returncode != 0 and "'y' expected on standard input" in not_confirmed.stderr
+    reset = run_clara("ipmi", "reset", "node000", input="y\n")  # ipmi_sim does not implement Cold Reset
+    assert reset.returncode == 1 and reset.stdout.strip() == f"node000: error: BMC {ipmi_env.bmc('node000').host}:" \
+        f"{ipmi_env.bmc('node000').port}: Invalid command"
+
+
+def test_confirm_in_scripts_makes_the_seed_verbs_refuse(ipmi_env: IpmiEnv, run_clara) -> None:
+    ipmi_env.configure(common={"confirm_above": 1, "confirm_in_scripts": "yes"})
     for name in ("node000", "node001"):
         ipmi_env.bmc(name).set_power(True)
     refused = run_clara("ipmi", "off", "node[000-001]")
     assert refused.returncode != 0
     assert "--yes" in refused.stderr and "Traceback" not in refused.stderr
     assert ipmi_env.power_state("node000") == "on"  # nothing was done
-    dry = run_clara("ipmi", "off", "--dry-run", "node[000-001]")
-    assert dry.returncode == 0 and "would power off" in dry.stdout
-    assert ipmi_env.power_state("node000") == "on"
+    for verb in ("reset", "selclear"):
+        asked = run_clara("ipmi", verb, "node000", input="y\n")
+        assert asked.returncode != 0 and "--yes" in asked.stderr, verb
+    assert "Memory" in ipmi_env.ipmitool("node000", "sel", "list").stdout  # not cleared
     done = run_clara("ipmi", "off", "--yes", "node[000-001]")
     assert done.returncode == 0
     assert ipmi_env.power_state("node000") == ipmi_env.power_state("node001") == "off"
-    # reset and selclear ask even for one node
-    for verb in ("reset", "selclear"):
-        asked = run_clara("ipmi", verb, "node000")
-        assert asked.returncode != 0 and "--yes" in asked.stderr, verb
-    assert "Memory" in ipmi_env.ipmitool("node000", "sel", "list").stdout  # not cleared
-    reset = run_clara("ipmi", "reset", "--yes", "node000")  # ipmi_sim does not implement Cold Reset
-    assert reset.returncode == 1 and reset.stdout.strip() == f"node000: error: BMC {ipmi_env.bmc('node000').host}:" \
-        f"{ipmi_env.bmc('node000').port}: Invalid command"
+    generic = run_clara("power", "reboot", "node[000-001]")  # the new commands refuse in scripts anyway
+    assert generic.returncode != 0 and "--yes" in generic.stderr
 
 
 def test_boot_verbs(ipmi_env: IpmiEnv, run_clara) -> None:
@@ -98,6 +120,34 @@ def test_getmac_blink_immdhcp(ipmi_env: IpmiEnv, run_clara) -> None:
     dhcp = run_clara("ipmi", "immdhcp", "node002")
     assert dhcp.returncode == 0, dhcp.stderr
     assert "DHCP" in ipmi_env.ipmitool("node002", "lan", "print", "1").stdout
+
+
+def test_a_site_ipmi_backend_serves_the_verbs(ipmi_env: IpmiEnv, run_clara, tmp_path: Path) -> None:
+    """A site's plugin that registers ``ipmi`` with replaces=True for power and bmc
+    (tests/plugins/clara-replacer-plugin) serves those verbs of `clara ipmi`: every verb
+    gets its backend from the registry. The boot device stays clara-ipmi's."""
+    ledger = tmp_path / "ledger"
+    ledger.touch()
+    ipmi_env.configure(replacer={"ledger": ledger})
+    env = {"CLARA_PLUGINS": "ipmi,replacer", "CLARA_DISABLE_PLUGINS": ""}
+    for args, expected in (
+        (("status", "node000"), "node000: on (site ipmi)"),
+        (("node001", "getmac"), "node001: 02:00:00:00:00:01"),
+        (("blink", "node002"), "node002: blinking (site ipmi)"),
+        (("setpwd", "node003"), "node003: password set (site ipmi)"),
+        (("immdhcp", "node004"), "node004: dhcp (site ipmi)"),
+        (("reset", "--yes", "node005"), "node005: reset (site ipmi)"),
+        (("deconnect", "node000"), "node000: deactivated (site ipmi)"),
+        (("pxe", "node001"), "node001: pxe"),
+    ):
+        result = run_clara("ipmi", *args, env=env)
+        assert (result.returncode, result.stdout.strip()) == (0, expected), (args, result.stderr)
+    assert ledger.read_text().splitlines() == [
+        "site-ipmi power-status node000", "site-ipmi macs node001", "site-ipmi identify node002",
+        "site-ipmi set_password-2 node003", "site-ipmi lan_dhcp node004", "site-ipmi mc_reset node005",
+        "site-ipmi sol_deactivate node000",
+    ]
+    assert ipmi_env.bmc("node001").boot() == "pxe"  # clara-ipmi's boot_device backend, on the real BMC
 
 
 def test_ping_and_command(ipmi_env: IpmiEnv, run_clara) -> None:

@@ -212,13 +212,12 @@ def test_connect_probe_stops_on_wrong_password(ipmi_env: IpmiEnv, monkeypatch: p
     from clara_ipmi import tools
 
     from clara_core import ClaraError
-    from clara_core.builtin import passwd_file
     from clara_core.config import Config
     from clara_core.context import Context
     from clara_core.plugins import PluginManager
 
     manager = PluginManager()
-    manager.add_builtin(passwd_file)
+    manager.add_builtin("clara_core.builtin.passwd_file")
     manager.load_entry_points()
     ctx = Context(config=Config.load(), plugins=manager)
     calls: list[list[str]] = []

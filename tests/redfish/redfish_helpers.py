@@ -15,6 +15,12 @@ from typing import Any
 from clara_lab.redfish_recorded import RecordedBmc
 from clara_lab.sushy import SushyFleet, Tls
 
+from clara_core.capabilities import BMC
+from clara_core.config import Config
+from clara_core.context import Context
+from clara_core.plugins import PluginManager
+from clara_core.protocols import BmcBackend
+
 DATA = Path(__file__).parent / "data"
 USER, PASSWORD = "admin", "password"
 
@@ -78,3 +84,12 @@ def sushy_section(fleet: SushyFleet, tls: Tls) -> dict[str, object]:
 def recorded_section(bmc: RecordedBmc, tls: Tls) -> dict[str, object]:
     """``[redfish]`` pointing every node at a recorded BMC, verified with the test CA."""
     return {"bmc_host": "127.0.0.1", "bmc_port": bmc.port, "ca_bundle": str(tls.ca)}
+
+
+def bmc_backend() -> BmcBackend:
+    """The ``redfish`` backend of the bmc capability from the registry, in this process, for the
+    config ``CLARA_CONFIG`` names (the verbs beyond ``getmac`` have no ``clara redfish`` command)."""
+    manager = PluginManager()
+    manager.add_builtin("clara_core.builtin.passwd_file")
+    manager.load_entry_points()
+    return Context(config=Config.load(), plugins=manager).backend(BMC, "redfish")

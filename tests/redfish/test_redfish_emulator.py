@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import json
 
-from clara_lab.sushy import SushyFleet, macs
-from redfish_helpers import Rf, sushy_section
+import pytest
+from clara_lab.sushy import SushyFleet, macs, system_uuid
+from ClusterShell.NodeSet import NodeSet
+from redfish_helpers import Rf, bmc_backend, sushy_section
+
+from clara_core.protocols import BmcBackend
+
+
+def _bmc_backend(monkeypatch: pytest.MonkeyPatch) -> BmcBackend:
+    """The ``redfish`` backend of the bmc capability, with only clara-redfish loaded."""
+    monkeypatch.setenv("CLARA_PLUGINS", "redfish")
+    return bmc_backend()
 
 
 def test_redfish_status_on_off_both_orders(rf: Rf, sushy: SushyFleet) -> None:
@@ -60,6 +70,52 @@ def test_redfish_getmac_and_json(rf: Rf, sushy: SushyFleet) -> None:
     assert [r["node"] for r in records] == ["node004", "node005", "node006"]
     for record, index in zip(records, (4, 5, 6), strict=True):
         assert record["result"].split() == macs(index)
+        assert record["data"]["macs"] == macs(index)
+
+
+def test_redfish_identify_read_back(rf: Rf, sushy: SushyFleet, monkeypatch: pytest.MonkeyPatch) -> None:
+    """identify sets the system's IndicatorLED (read back from the emulator): Blinking, then Off;
+    a light asked for some seconds stays on, and the answer says so (Redfish has no timer)."""
+    rf.configure({"redfish": sushy_section(sushy, rf.tls)})
+    bmc = _bmc_backend(monkeypatch)
+    nodes = NodeSet("node[002-003]")
+    results = list(bmc.identify(nodes, None))
+    assert sorted((r.node, r.ok, r.value) for r in results) == [(n, True, "identify on") for n in nodes]
+    assert [sushy.get(n)["IndicatorLED"] for n in nodes] == ["Blinking", "Blinking"]
+    [off] = list(bmc.identify(NodeSet("node002"), 0))
+    assert (off.ok, off.value) == (True, "identify off")
+    assert [sushy.get(n)["IndicatorLED"] for n in nodes] == ["Off", "Blinking"]
+    [timed] = list(bmc.identify(NodeSet("node002"), 15))
+    assert (timed.ok, timed.value) == (True, "identify on (no timer over Redfish: until turned off)")
+    assert sushy.get("node002")["IndicatorLED"] == "Blinking"
+    [unknown] = list(bmc.identify(NodeSet("gpu9"), None))
+    assert not unknown.ok and "set 'system'" in unknown.error
+
+
+def test_redfish_mc_reset_without_manager_reset(rf: Rf, sushy: SushyFleet, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The emulator's managers offer no #Manager.Reset action: each node gets a clear error, nothing raises."""
+    rf.configure({"redfish": sushy_section(sushy, rf.tls)})
+    results = sorted(_bmc_backend(monkeypatch).mc_reset(NodeSet("node[000-001]")), key=lambda r: r.node)
+    assert [(r.node, r.ok, r.error) for r in results] == [
+        (f"node00{i}", False, f"the BMC's manager {system_uuid(i)} has no Manager.Reset action") for i in (0, 1)
+    ]
+
+
+def test_redfish_bmc_verbs_it_cannot_do(rf: Rf, monkeypatch: pytest.MonkeyPatch) -> None:
+    """set_password, lan_dhcp and sol_deactivate answer every node with an unsupported error,
+    without contacting any BMC (no [redfish] section, no secrets needed)."""
+    rf.clara_config({"redfish": {"bmc_host": "127.0.0.77"}})
+    bmc = _bmc_backend(monkeypatch)
+    nodes = NodeSet("node[000-002]")
+    for results, what in (
+        (bmc.set_password(nodes, 2, ("admin", "factory")), "setting a BMC user's password"),
+        (bmc.lan_dhcp(nodes, None), "switching the BMC's network interface to DHCP"),
+        (bmc.sol_deactivate(nodes), "closing the serial-over-LAN session"),
+    ):
+        answered = list(results)
+        assert [(r.node, r.ok, r.error) for r in answered] == [
+            (node, False, f"{what} is not supported over Redfish") for node in nodes
+        ]
 
 
 def test_redfish_sellist_without_logservices(rf: Rf, sushy: SushyFleet) -> None:
@@ -101,9 +157,11 @@ def test_redfish_generic_commands_dispatch(rf: Rf, sushy: SushyFleet) -> None:
     assert sushy.boot("node005")["BootSourceOverrideTarget"] == "Pxe"
 
 
-def test_redfish_destructive_needs_confirmation(rf: Rf, sushy: SushyFleet) -> None:
-    """Above [common] confirm_above nodes, off without --yes and without a terminal is refused; nothing changes."""
-    rf.configure({"common": {"confirm_above": 1}, "redfish": sushy_section(sushy, rf.tls)})
+def test_redfish_destructive_verbs_in_scripts(rf: Rf, sushy: SushyFleet) -> None:
+    """Above [common] confirm_above nodes and without a terminal, off goes ahead as the original's
+    did; with confirm_in_scripts it is refused and nothing changes."""
+    rf.configure({"common": {"confirm_above": 1, "confirm_in_scripts": "yes"},
+                  "redfish": sushy_section(sushy, rf.tls)})
     for node in ("node006", "node007"):
         sushy.set_power(node, "On")
     done = rf.clara("redfish", "off", "node[006-007]")
@@ -113,6 +171,12 @@ def test_redfish_destructive_needs_confirmation(rf: Rf, sushy: SushyFleet) -> No
     done = rf.clara("redfish", "off", "--dry-run", "node[006-007]")
     assert (done.returncode, done.stdout.strip()) == (0, "node[006-007]: would power off (backend redfish)")
     assert [sushy.power_state(n) for n in ("node006", "node007")] == ["On", "On"]
+    rf.configure({"common": {"confirm_above": 1}, "redfish": sushy_section(sushy, rf.tls)})
+    done = rf.clara("redfish", "off", "node[006-007]")
+    assert done.returncode == 0, done.stderr
+    assert [sushy.power_state(n) for n in ("node006", "node007")] == ["Off", "Off"]
+    for node in ("node006", "node007"):
+        sushy.set_power(node, "On")
     done = rf.clara("redfish", "off", "--yes", "node[006-007]")
     assert done.returncode == 0, done.stderr
     assert [sushy.power_state(n) for n in ("node006", "node007")] == ["Off", "Off"]

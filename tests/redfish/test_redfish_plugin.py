@@ -22,13 +22,15 @@ def test_redfish_plugin_module_is_light() -> None:
 
 
 def test_redfish_registered_backends(rf: Rf) -> None:
-    """`clara plugins --json` shows redfish for power, boot_device and sel."""
+    """`clara plugins --json` shows redfish for power, boot_device, sel and bmc."""
     done = rf.clara("plugins", "--json")
     assert done.returncode == 0, done.stderr
     text = json.dumps(json.loads(done.stdout))
     assert "clara-redfish" in text
-    for capability in ("power", "boot_device", "sel"):
+    for capability in ("power", "boot_device", "sel", "bmc"):
         assert capability in text
+    [plugin] = [p for p in json.loads(done.stdout)["plugins"] if p["name"] == "redfish"]
+    assert plugin["backends"] == {capability: ["redfish"] for capability in ("bmc", "boot_device", "power", "sel")}
 
 
 def test_redfish_every_seed_verb_has_help(rf: Rf) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import clara_repo.publish as publish_module
 import pytest
 from clara_repo.publish import SNAPSHOTS, publish
+from repo_testlib import RepoLab
 
 from clara_core.errors import ClaraError
 
@@ -136,3 +137,41 @@ def test_repo_publish_refuses_a_mount_point(tmp_path: Path, monkeypatch: pytest.
         publish(final, lambda staging: _write(staging / "dists" / "Release", "new"))
     assert final.is_dir() and not final.is_symlink() and (final / "pool" / "a.deb").read_text() == "deb"
     assert _snapshots(final) == []
+
+
+# -- [repo] push: the original ran push_cmd.format(host) once per [repo] hosts entry --
+
+
+def test_repo_push_formats_each_host_into_the_command(repo_lab: RepoLab) -> None:
+    """``push = cp -r <src>/. <dest>/{0}`` written as in the original's config.ini: one
+    copy per host, ``{0}`` (or ``{}``) the host, ``{{}}`` literal braces, ``%%`` a ``%``,
+    argument lists (a ``;`` is a plain argument, never a shell)."""
+    lab = repo_lab
+    source = lab.tmp / "published"
+    _write(source / "dists" / "calibre8" / "Release", "signed")
+    remote = lab.tmp / "remote"
+    remote.mkdir()
+    lab.configure(repo={"push": f"cp -r {source}/. {remote}/{{0}}", "hosts": "admin1,admin2"})
+    lab.ok("repo", "push")
+    for host in ("admin1", "admin2"):
+        assert (remote / host / "dists" / "calibre8" / "Release").read_text() == "signed"
+    assert sorted(p.name for p in remote.iterdir()) == ["admin1", "admin2"]
+
+    # {} too; {{ }} are braces; %% is % (BasicInterpolation); no shell: ';' is an argument to mkdir
+    lab.configure(repo={"push": f"mkdir -p {remote}/{{}}-{{{{x}}}}-100%% {remote}/;$(id) {remote}/{{0}}.semi",
+                        "hosts": "admin3"})
+    lab.ok("repo", "push")
+    assert (remote / "admin3-{x}-100%").is_dir()
+    assert (remote / ";$(id)").is_dir() and (remote / "admin3.semi").is_dir()
+
+    # without hosts the command runs once, not formatted (the original's else branch)
+    lab.configure(repo={"push": f"mkdir -p {remote}/{{0}}", "hosts": ""})
+    lab.ok("repo", "push")
+    assert (remote / "{0}").is_dir()
+
+
+def test_repo_push_other_fields_are_a_config_error(repo_lab: RepoLab) -> None:
+    lab = repo_lab
+    lab.configure(repo={"push": "rsync -a /srv/repo/ {host}:/srv/repo", "hosts": "admin1"})
+    line = lab.fails("repo", "push")
+    assert "[repo] push:" in line and "{host}" in line

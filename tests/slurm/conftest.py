@@ -41,7 +41,7 @@ def cluster(slurm_cluster: slurm_lab.SlurmLab, clara_config: Callable[..., Path]
     health.write_text(HEALTH_SCRIPT, encoding="utf-8")
     health.chmod(0o755)
     clara_config({
-        "slurm": {"slurm_conf": slurm_cluster.conf, "script_slurm_health": f"{health} %h",
+        "slurm": {"slurm_conf": slurm_cluster.conf, "script_slurm_health": f"{health} %%h",
                   "health_worker": "exec"},
     })
     state = Cluster(slurm_cluster)

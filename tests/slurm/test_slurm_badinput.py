@@ -66,8 +66,9 @@ def test_unreachable_controller(cluster: Cluster, run_clara: RunClara, clara_con
 
 
 def test_many_nodes_need_confirmation(cluster: Cluster, run_clara: RunClara, clara_config) -> None:  # type: ignore[no-untyped-def]
-    """Above [common] confirm_above, a destructive change without a terminal asks for --yes."""
-    clara_config({"common": {"confirm_above": 2}, "slurm": {"slurm_conf": cluster.conf}})
+    """Above [common] confirm_above, without a terminal, a destructive change asks for --yes
+    where the site set confirm_in_scripts (the original's drain never asked: see below)."""
+    clara_config({"common": {"confirm_above": 2, "confirm_in_scripts": "yes"}, "slurm": {"slurm_conf": cluster.conf}})
     before = _snapshot(cluster)
     done = run_clara("slurm", "drain", "cn[1-3]", "why")
     assert done.returncode != 0

@@ -13,12 +13,17 @@ real against two libvirt daemons, and the result can be read back from them.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING
 
 from clara_virt.backend import LibvirtHypervisor
 from clara_virt.settings import load_virt_config
 
 from clara_core import ClaraError, hookimpl
+
+if TYPE_CHECKING:
+    from clara_core.context import Context
+    from clara_core.protocols import HypervisorBackend
+    from clara_core.registry import Register
 
 
 class SimulatedMigrationHypervisor(LibvirtHypervisor):
@@ -40,12 +45,12 @@ class SimulatedMigrationHypervisor(LibvirtHypervisor):
         dom.undefine()
 
 
-def make(ctx: Any) -> SimulatedMigrationHypervisor:
+def make(ctx: Context) -> SimulatedMigrationHypervisor:
     """Factory of the test double."""
     return SimulatedMigrationHypervisor(load_virt_config(ctx))
 
 
 @hookimpl
-def register_hypervisor_backends(register: Any) -> None:
+def register_hypervisor_backends(register: Register[HypervisorBackend]) -> None:
     """Register the TEST DOUBLE backend."""
     register("libvirt-simulated-migration", make, "TEST DOUBLE: libvirt with simulated live migration")

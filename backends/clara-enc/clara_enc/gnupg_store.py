@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from clara_core.config import Config
-from clara_core.errors import ClaraError
+from clara_core.errors import ClaraError, UsageError
 from clara_enc import masterfile
 from clara_enc.masterfile import Kind
 from clara_enc.opensslfmt import DecryptError
@@ -104,6 +104,14 @@ class GnupgStore:
             status = result.status or _last_line(result.stderr) or "failed"
             raise DecryptError(f"cannot decrypt: gpg: {status}")
         return bytes(result.data)
+
+    def rekeyed(
+        self, passwd_file: Path | None = None, digest: str | None = None, recipients: Sequence[str] = ()
+    ) -> GnupgStore:
+        """This store encrypting to other ``recipients`` (``clara enc rekey -r``)."""
+        if passwd_file is not None or digest is not None:
+            raise UsageError("--new-passwd-file and --digest apply to the openssl store, not gnupg")
+        return GnupgStore(self.config, recipients=list(recipients) or self.recipients)
 
 
 def _last_line(text: str | None) -> str:

@@ -12,10 +12,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from clara_core.config import Config
-from clara_core.errors import ClaraError
+from clara_core.errors import ClaraError, UsageError
 from clara_enc import masterfile, opensslfmt
 from clara_enc.masterfile import Kind
 from clara_enc.opensslfmt import DecryptError
@@ -82,3 +83,11 @@ class OpensslStore:
         """The plaintext of an ``openssl enc -pbkdf2`` file; :class:`DecryptError` when it
         cannot be opened (wrong password, damaged or not encrypted)."""
         return opensslfmt.decrypt(ciphertext, self.password(), self.digest)
+
+    def rekeyed(
+        self, passwd_file: Path | None = None, digest: str | None = None, recipients: Sequence[str] = ()
+    ) -> OpensslStore:
+        """This store with another master file (its ``ASUPASSWD``) or digest (``clara enc rekey``)."""
+        if recipients:
+            raise UsageError("--recipient applies to the gnupg store, not openssl")
+        return OpensslStore(self.config, passwd_file=passwd_file or self.path, digest=digest or self.digest)

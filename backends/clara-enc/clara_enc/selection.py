@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from clara_core.capabilities import SECRET_STORE
 from clara_core.context import Context
 from clara_core.errors import ClaraError, UsageError
 from clara_core.protocols import SecretCipher
@@ -30,22 +31,22 @@ def rekey_cipher(
     digest: str | None,
     recipients: Sequence[str],
 ) -> SecretCipher:
-    """The cipher ``clara enc rekey`` writes with: backend ``name`` with the new key options."""
+    """The cipher ``clara enc rekey`` writes with: the secret store ``name`` from the registry,
+    re-keyed (:meth:`~clara_core.protocols.SecretCipher.rekeyed`) when new key options are given.
+
+    The options are checked first, by store name: ``--new-passwd-file`` and ``--digest`` are
+    openssl's, ``--recipient`` gnupg's.
+    """
     if name == "openssl":
         if recipients:
             raise UsageError("--recipient applies to the gnupg store, not openssl")
-        from clara_enc.openssl_store import OpensslStore
-
-        return OpensslStore(ctx.config, passwd_file=new_passwd_file, digest=digest)
-    if new_passwd_file is not None or digest is not None:
+    elif new_passwd_file is not None or digest is not None:
         raise UsageError(f"--new-passwd-file and --digest apply to the openssl store, not {name}")
-    if name == "gnupg":
-        from clara_enc.gnupg_store import GnupgStore
-
-        return GnupgStore(ctx.config, recipients=recipients or None)
-    if recipients:
+    elif recipients and name != "gnupg":
         raise UsageError(f"--recipient applies to the gnupg store, not {name}")
-    store = ctx.backend("secret_store", name)
+    store = ctx.backend(SECRET_STORE, name)
     if not isinstance(store, SecretCipher):
         raise ClaraError(f"the secret store {name!r} cannot encrypt files")
-    return store
+    if new_passwd_file is None and digest is None and not recipients:
+        return store
+    return store.rekeyed(new_passwd_file, digest, recipients)

@@ -8,14 +8,14 @@ not know are refused before anything changes.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from ClusterShell.NodeSet import NodeSet
 
 from clara_core import ConfigError, NodeResult, UsageError
 from clara_core.context import Context
 from clara_slurm.client import SlurmClient, SlurmError
-from clara_slurm.states import TARGETS, SlurmNode
+from clara_slurm.states import LISTINGS, TARGETS
 
 
 def client_from_config(ctx: Context) -> SlurmClient:
@@ -40,13 +40,12 @@ class SlurmScheduler:
         """The backend factory registered with the core."""
         return cls(client_from_config(ctx))
 
-    def known(self, nodes: NodeSet) -> dict[str, SlurmNode]:
-        """The records of ``nodes``; :class:`UsageError` naming any node SLURM does not know."""
+    def check_nodes(self, nodes: NodeSet) -> None:
+        """:class:`UsageError` naming any node of ``nodes`` SLURM does not know (one ``sinfo --json``)."""
         records = self.client.nodes()
         unknown = NodeSet.fromlist([n for n in nodes if n not in records])
         if unknown:
             raise UsageError(f"unknown to SLURM: {unknown} (nothing was changed)")
-        return {n: records[n] for n in nodes}
 
     def set_state(self, nodes: NodeSet, state: str, reason: str | None) -> Iterator[NodeResult]:
         """Put ``nodes`` in ``state`` (a key of :data:`~clara_slurm.states.TARGETS`).
@@ -62,7 +61,7 @@ class SlurmScheduler:
         reason = (reason or "").strip() or None
         if target.needs_reason and not reason:
             raise UsageError(f"a reason is needed to {state} nodes")
-        self.known(nodes)
+        self.check_nodes(nodes)
         error = ""
         try:
             self.client.update_nodes(nodes, target, reason)
@@ -88,3 +87,17 @@ class SlurmScheduler:
                 yield NodeResult.failure(node, "unknown to SLURM")
             else:
                 yield NodeResult.success(node, record.describe(), **record.as_data())
+
+    def nodes_in(self, kind: str) -> list[NodeResult]:
+        """The nodes that are ``drain`` (draining or drained), ``fail`` or ``down``
+        (a key of :data:`~clara_slurm.states.LISTINGS`), in SLURM's order, each with
+        its state and reason as value and its record as data."""
+        shown = LISTINGS.get(kind)
+        if shown is None:
+            raise UsageError(f"unknown node listing {kind!r} (known: {', '.join(LISTINGS)})")
+        return [NodeResult.success(r.name, r.describe(), **r.as_data())
+                for r in self.client.nodes().values() if shown(r)]
+
+    def control(self, args: Sequence[str]) -> str:
+        """``scontrol <args>``; its output (:class:`~clara_slurm.client.SlurmError` when it fails)."""
+        return self.client.scontrol(args)

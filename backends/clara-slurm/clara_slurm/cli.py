@@ -16,18 +16,18 @@ from __future__ import annotations
 import getpass
 import json
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, NoReturn
 
 import click
 from ClusterShell.NodeSet import NodeSet
 
-from clara_core import ConfigError, NodeResult, UsageError, parse_nodeset
-from clara_core.cli import NodeGroup, confirm_destructive, finish, node_options
+from clara_core import ConfigError, UsageError, parse_nodeset
+from clara_core.capabilities import SCHEDULER
+from clara_core.cli import PROCEED, NodeGroup, confirm_destructive, finish, node_options
 from clara_core.context import Context
 from clara_core.output import report
-from clara_slurm.backend import SlurmScheduler
+from clara_core.protocols import SchedulerBackend
 from clara_slurm.passthrough import COMMANDS, OPERATIONS, parse_request, parse_show
-from clara_slurm.states import LISTINGS
 
 PASSTHROUGH = "scontrol"
 
@@ -68,8 +68,9 @@ def slurm() -> None:
     """
 
 
-def _scheduler(ctx: Context) -> SlurmScheduler:
-    return cast(SlurmScheduler, ctx.backend("scheduler", "slurm"))
+def _scheduler(ctx: Context) -> SchedulerBackend:
+    """The configured scheduler backend (``[backends] scheduler``, default ``slurm``)."""
+    return ctx.backend(SCHEDULER)
 
 
 def _dry_run(verb: str, nodes: NodeSet, reason: str | None = None) -> None:
@@ -81,20 +82,18 @@ def _dry_run(verb: str, nodes: NodeSet, reason: str | None = None) -> None:
 def _change(ctx: Context, nodes: NodeSet, state: str, reason: str | None = None, destructive: bool = False) -> None:
     """Check the nodes, ask when many, then set ``state`` and print each node's new state."""
     backend = _scheduler(ctx)
-    backend.known(nodes)
+    backend.check_nodes(nodes)
     verb = state.replace("_", " ")
     if destructive:
-        confirm_destructive(ctx, verb, nodes)
+        confirm_destructive(ctx, verb, nodes, unattended=PROCEED)  # as the original, in scripts
     if ctx.options.dry_run:
         _dry_run(verb, nodes, reason)
     finish(ctx, backend.set_state(nodes, state, reason), nodes, f"slurm {verb}")
 
 
-def _listing(ctx: Context, kind: str) -> None:
+def _listing(ctx: Context, kind: str) -> NoReturn:
     """Print the nodes that are in state ``kind``, with their reasons, folded."""
-    records = _scheduler(ctx).client.nodes()
-    shown = [r for r in records.values() if LISTINGS[kind](r)]
-    results = [NodeResult.success(r.name, r.describe(), **r.as_data()) for r in shown]
+    results = _scheduler(ctx).nodes_in(kind)
     if not results and ctx.options.output == "text":
         click.echo(f"no node is {'drained' if kind == 'drain' else kind}", err=True)
     raise click.exceptions.Exit(report(results, ctx.options.output))
@@ -144,7 +143,7 @@ def _with_reason(kind: str, message: str, default_reason: bool = False) -> Calla
     def command(ctx: Context, nodeset: str | None, reason: tuple[str, ...]) -> None:
         if nodeset is None:
             _listing(ctx, kind)
-        nodes = parse_nodeset(cast(str, nodeset))
+        nodes = parse_nodeset(nodeset)
         why = _reason(reason)
         if not why:
             if not default_reason:
@@ -152,7 +151,7 @@ def _with_reason(kind: str, message: str, default_reason: bool = False) -> Calla
             why = f"set {kind} with clara by {getpass.getuser()}"
         _change(ctx, nodes, kind, why, destructive=True)
 
-    return cast(Callable[..., None], command)
+    return command
 
 
 _DRAIN_HELP = """Drain the nodes, with a reason; without arguments, list drained nodes and why.
@@ -202,12 +201,12 @@ def scontrol(ctx: Context, cmd: str, subject: str | None, op: str | None, spec: 
     request = parse_request(cmd, subject, op, spec)
     backend = _scheduler(ctx)
     if request.cmd == "node" and request.op != "show":
-        backend.known(parse_nodeset(request.subject))
+        backend.check_nodes(parse_nodeset(request.subject))
     argv = request.argv(one_liner=ctx.options.output == "json")
     if ctx.options.dry_run:
         click.echo("would run: scontrol " + " ".join(argv))
         return
-    output = backend.client.scontrol(argv)
+    output = backend.control(argv)
     if ctx.options.output == "json":
         data: Any = parse_show(output) if request.op == "show" else {
             "command": ["scontrol", *argv], "ok": True, "output": output.strip()}

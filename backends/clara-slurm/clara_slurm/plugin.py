@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from clara_core import hookimpl
 
@@ -15,10 +15,12 @@ if TYPE_CHECKING:
     import click
 
     from clara_core.context import Context
+    from clara_core.protocols import SchedulerBackend
     from clara_core.registry import Register
+    from clara_slurm.backend import SlurmScheduler
 
 
-def make_scheduler(ctx: Context) -> Any:
+def make_scheduler(ctx: Context) -> SlurmScheduler:
     """Build the ``slurm`` scheduler backend for a command's context."""
     from clara_slurm.backend import SlurmScheduler
 
@@ -26,7 +28,7 @@ def make_scheduler(ctx: Context) -> Any:
 
 
 @hookimpl
-def register_scheduler_backends(register: Register) -> None:
+def register_scheduler_backends(register: Register[SchedulerBackend]) -> None:
     """Register the ``slurm`` scheduler backend."""
     register("slurm", make_scheduler, "SLURM node states through scontrol and sinfo --json")
 
