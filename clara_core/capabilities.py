@@ -9,7 +9,6 @@ is generic in that protocol: ``ctx.backend(POWER)`` is a
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -50,10 +49,8 @@ class Capability(Generic[B]):
 
     def methods(self) -> list[str]:
         """The public methods of the protocol, which every backend must have."""
-        return sorted(
-            name for name, member in inspect.getmembers(self.protocol, callable)
-            if not name.startswith("_")
-        )
+        return sorted(name for name in dir(self.protocol)
+                      if not name.startswith("_") and callable(getattr(self.protocol, name)))
 
     def missing_methods(self, backend: object) -> list[str]:
         """The protocol's methods that ``backend`` lacks (empty when it honours the protocol)."""
