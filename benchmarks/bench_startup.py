@@ -59,6 +59,12 @@ def main() -> None:
         cases: dict[str, tuple[list[str], dict[str, str]]] = {"python -c pass": ([sys.executable, "-c", "pass"], env)}
         for name, args in commands.items():
             cases[name] = ([clara, *args], env)
+        # Byte-compiled as setup.sh leaves them: where PYTHONDONTWRITEBYTECODE is set, a module
+        # added since the last setup would otherwise be compiled again on every run.
+        packages = [ROOT / "clara_core", ROOT / "lab" / "clara_lab", *ROOT.glob("clara-*/clara_*"),
+                    *ROOT.glob("backends/clara-*/clara_*")]
+        subprocess.run([sys.executable, "-m", "compileall", "-q", *map(str, packages)], check=True,
+                       stdout=subprocess.DEVNULL)
         if against:
             worktree = Path(tmp) / "before"
             subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(worktree), against],

@@ -9,23 +9,26 @@ is generic in that protocol: ``ctx.backend(POWER)`` is a
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from clara_core.errors import BackendNotFound
-from clara_core.protocols import (
-    BmcBackend,
-    BootDeviceBackend,
-    HypervisorBackend,
-    ImageBuilderBackend,
-    MirrorBackend,
-    PackageBuilderBackend,
-    PackageRepoBackend,
-    PowerBackend,
-    SchedulerBackend,
-    SecretStore,
-    SelBackend,
-)
+
+if TYPE_CHECKING:
+    from clara_core.protocols import (
+        BmcBackend,
+        BootDeviceBackend,
+        HypervisorBackend,
+        ImageBuilderBackend,
+        MirrorBackend,
+        PackageBuilderBackend,
+        PackageRepoBackend,
+        PowerBackend,
+        SchedulerBackend,
+        SecretStore,
+        SelBackend,
+    )
 
 B = TypeVar("B")
 
@@ -35,17 +38,27 @@ class Capability(Generic[B]):
     """A kind of work a backend can do, and how the core finds one.
 
     :param name: the key in ``[backends]`` and in ``clara plugins``.
-    :param hook: the hook through which plugins register its backends.
-    :param protocol: the :class:`typing.Protocol` its backends honour (``B``).
+    :param protocol_name: the name in :mod:`clara_core.protocols` of the :class:`typing.Protocol`
+        its backends honour (``B``), imported when first needed (:attr:`protocol`).
     :param default: the backend used when ``[backends]`` names none.
     :param per_node: chosen per node (``[backends:<nodeset>]`` overrides apply).
     """
 
     name: str
-    hook: str
-    protocol: type
+    protocol_name: str
     default: str | None = None
     per_node: bool = False
+
+    @property
+    def hook(self) -> str:
+        """The hook through which plugins register its backends: ``register_<name>_backends``."""
+        return f"register_{self.name}_backends"
+
+    @property
+    def protocol(self) -> type:
+        """The protocol class its backends honour."""
+        protocol: type = getattr(importlib.import_module("clara_core.protocols"), self.protocol_name)
+        return protocol
 
     def methods(self) -> list[str]:
         """The public methods of the protocol, which every backend must have."""
@@ -60,31 +73,19 @@ class Capability(Generic[B]):
         return f"Capability({self.name!r})"
 
 
-POWER: Capability[PowerBackend] = Capability("power", "register_power_backends", PowerBackend, "ipmi", True)
-BOOT_DEVICE: Capability[BootDeviceBackend] = Capability(
-    "boot_device", "register_boot_device_backends", BootDeviceBackend, "ipmi", True
-)
-SEL: Capability[SelBackend] = Capability("sel", "register_sel_backends", SelBackend, "ipmi", True)
-BMC: Capability[BmcBackend] = Capability("bmc", "register_bmc_backends", BmcBackend, "ipmi", True)
-SECRET_STORE: Capability[SecretStore] = Capability(
-    "secret_store", "register_secret_store_backends", SecretStore, "passwd_file"
-)
-PACKAGE_REPO: Capability[PackageRepoBackend] = Capability(
-    "package_repo", "register_package_repo_backends", PackageRepoBackend, "reprepro"
-)
-MIRROR: Capability[MirrorBackend] = Capability("mirror", "register_mirror_backends", MirrorBackend, "debmirror")
+POWER: Capability[PowerBackend] = Capability("power", "PowerBackend", "ipmi", True)
+BOOT_DEVICE: Capability[BootDeviceBackend] = Capability("boot_device", "BootDeviceBackend", "ipmi", True)
+SEL: Capability[SelBackend] = Capability("sel", "SelBackend", "ipmi", True)
+BMC: Capability[BmcBackend] = Capability("bmc", "BmcBackend", "ipmi", True)
+SECRET_STORE: Capability[SecretStore] = Capability("secret_store", "SecretStore", "passwd_file")
+PACKAGE_REPO: Capability[PackageRepoBackend] = Capability("package_repo", "PackageRepoBackend", "reprepro")
+MIRROR: Capability[MirrorBackend] = Capability("mirror", "MirrorBackend", "debmirror")
 PACKAGE_BUILDER: Capability[PackageBuilderBackend] = Capability(
-    "package_builder", "register_package_builder_backends", PackageBuilderBackend, "cowbuilder"
+    "package_builder", "PackageBuilderBackend", "cowbuilder"
 )
-IMAGE_BUILDER: Capability[ImageBuilderBackend] = Capability(
-    "image_builder", "register_image_builder_backends", ImageBuilderBackend, "debootstrap"
-)
-HYPERVISOR: Capability[HypervisorBackend] = Capability(
-    "hypervisor", "register_hypervisor_backends", HypervisorBackend, "libvirt"
-)
-SCHEDULER: Capability[SchedulerBackend] = Capability(
-    "scheduler", "register_scheduler_backends", SchedulerBackend, "slurm", True
-)
+IMAGE_BUILDER: Capability[ImageBuilderBackend] = Capability("image_builder", "ImageBuilderBackend", "debootstrap")
+HYPERVISOR: Capability[HypervisorBackend] = Capability("hypervisor", "HypervisorBackend", "libvirt")
+SCHEDULER: Capability[SchedulerBackend] = Capability("scheduler", "SchedulerBackend", "slurm", True)
 
 #: Every capability, by name.
 CAPABILITIES: dict[str, Capability[Any]] = {

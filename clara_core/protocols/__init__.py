@@ -24,31 +24,49 @@ own: :meth:`Context.fanout <clara_core.context.Context.fanout>` runs a per-node
 function under the site's concurrency, timeout and retry policy.
 
 This package imports nothing of the core above :mod:`clara_core.results`, so
-every other module may import it.
+every other module may import it; each name is imported with its module on
+first use.
 """
 
 from __future__ import annotations
 
-from clara_core.protocols.bmc import (
-    DESTRUCTIVE_POWER_ACTIONS,
-    BmcBackend,
-    BootDevice,
-    BootDeviceBackend,
-    PowerAction,
-    PowerBackend,
-    SelBackend,
-    SelEntry,
-)
-from clara_core.protocols.images import BootstrapRequest, ImageBuilderBackend
-from clara_core.protocols.packages import (
-    MirrorBackend,
-    PackageBuilderBackend,
-    PackageEntry,
-    PackageRepoBackend,
-)
-from clara_core.protocols.scheduler import SchedulerBackend
-from clara_core.protocols.secrets import SecretCipher, SecretStore
-from clara_core.protocols.virt import HostInfo, HypervisorBackend, VmInfo, VolumeInfo
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from clara_core.protocols.bmc import (
+        DESTRUCTIVE_POWER_ACTIONS,
+        BmcBackend,
+        BootDevice,
+        BootDeviceBackend,
+        PowerAction,
+        PowerBackend,
+        SelBackend,
+        SelEntry,
+    )
+    from clara_core.protocols.images import BootstrapRequest, ImageBuilderBackend
+    from clara_core.protocols.packages import (
+        MirrorBackend,
+        PackageBuilderBackend,
+        PackageEntry,
+        PackageRepoBackend,
+    )
+    from clara_core.protocols.scheduler import SchedulerBackend
+    from clara_core.protocols.secrets import SecretCipher, SecretStore
+    from clara_core.protocols.virt import HostInfo, HypervisorBackend, VmInfo, VolumeInfo
+
+#: Where each name lives: a name is imported with its module on first use (PEP 562), so a
+#: command that needs the power contract does not build the dataclasses of the others.
+_EXPORTS = {
+    "DESTRUCTIVE_POWER_ACTIONS": "bmc", "BmcBackend": "bmc", "BootDevice": "bmc", "BootDeviceBackend": "bmc",
+    "PowerAction": "bmc", "PowerBackend": "bmc", "SelBackend": "bmc", "SelEntry": "bmc",
+    "BootstrapRequest": "images", "ImageBuilderBackend": "images",
+    "MirrorBackend": "packages", "PackageBuilderBackend": "packages", "PackageEntry": "packages",
+    "PackageRepoBackend": "packages",
+    "SchedulerBackend": "scheduler",
+    "SecretCipher": "secrets", "SecretStore": "secrets",
+    "HostInfo": "virt", "HypervisorBackend": "virt", "VmInfo": "virt", "VolumeInfo": "virt",
+}
 
 __all__ = [
     "DESTRUCTIVE_POWER_ACTIONS",
@@ -73,3 +91,16 @@ __all__ = [
     "VmInfo",
     "VolumeInfo",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'clara_core.protocols' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"clara_core.protocols.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
