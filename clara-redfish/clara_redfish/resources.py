@@ -11,12 +11,14 @@ from __future__ import annotations
 import threading
 import zlib
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from clara_core import NodeError, TransientNodeError, UnsupportedError
 from clara_core.protocols import BootDevice, PowerAction, SelEntry
 from clara_redfish.session import BmcSession, error_message
 from clara_redfish.settings import Target
+
+T = TypeVar("T")
 
 Doc = dict[str, Any]
 
@@ -87,61 +89,52 @@ def _systems(session: BmcSession) -> list[Doc]:
         return list(cached)
 
 
-class _Once:
-    """A value computed once, by the first thread that asks; the others wait for it."""
+class _Once(Generic[T]):
+    """A value computed once, by the first thread that asks; the others wait for it.
 
-    def __init__(self) -> None:
+    :param share_failure: keep a failure and raise it again to every caller (an action
+        such as a BMC reset is never repeated); otherwise a failure is not kept.
+    """
+
+    def __init__(self, share_failure: bool = False) -> None:
         self.lock = threading.Lock()
+        self.share_failure = share_failure
         self.done = False
-        self.value: Doc = {}
-
-    def get(self, compute: Callable[[], Doc]) -> Doc:
-        """The value, computing it now if nobody has yet (an error is not cached)."""
-        with self.lock:
-            if not self.done:
-                self.value = compute()
-                self.done = True
-            return self.value
-
-
-class _OnceAction:
-    """An action done once per session by the first thread that asks; the others wait for
-    it and share its outcome, a failure included (an action is never repeated)."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.done = False
-        self.value = ""
+        self.value: T | None = None
         self.error: NodeError | None = None
 
-    def run(self, act: Callable[[], str]) -> str:
-        """The action's value, doing it now if nobody has yet; its NodeError, raised again."""
+    def get(self, compute: Callable[[], T]) -> T:
+        """The value, computing it now if nobody has yet."""
         with self.lock:
             if not self.done:
                 try:
-                    self.value = act()
-                except NodeError as exc:
-                    self.error = exc
-                except Exception as exc:  # shared like the rest: the action is not tried again
-                    self.error = NodeError(f"{type(exc).__name__}: {exc}")
+                    self.value = compute()
+                except Exception as exc:
+                    if not self.share_failure:
+                        raise
+                    self.error = exc if isinstance(exc, NodeError) else NodeError(f"{type(exc).__name__}: {exc}")
                 self.done = True
             if self.error is not None:
                 raise type(self.error)(str(self.error), retryable=self.error.retryable)
-            return self.value
+            return self.value  # type: ignore[return-value]
+
+
+def _once(session: BmcSession, key: str, share_failure: bool = False) -> _Once[Any]:
+    with session.cache_lock:
+        once: _Once[Any] = session.cache.setdefault(key, _Once(share_failure))
+    return once
 
 
 def once_per_session(session: BmcSession, key: str, act: Callable[[], str]) -> str:
     """Do ``act`` once per session (a command) for ``key``: the nodes behind one BMC share its outcome."""
-    with session.cache_lock:
-        once: _OnceAction = session.cache.setdefault(f"action:{key}", _OnceAction())
-    return once.run(act)
+    result: str = _once(session, f"action:{key}", share_failure=True).get(act)
+    return result
 
 
 def cached_get(session: BmcSession, path: str) -> Doc:
     """GET ``path`` once per session (a command): nodes behind one BMC share what was read."""
-    with session.cache_lock:
-        once: _Once = session.cache.setdefault(f"doc:{path}", _Once())
-    return once.get(lambda: session.get(path))
+    doc: Doc = _once(session, f"doc:{path}").get(lambda: session.get(path))
+    return doc
 
 
 def _matches(doc: Doc, wanted: str) -> bool:

@@ -45,10 +45,6 @@ def _setup() -> tuple[VirtConfig, HypervisorBackend]:
     return config, backend
 
 
-def _close(backend: HypervisorBackend) -> None:
-    backend.close()
-
-
 def _each_vm(vm_names: str, action: Callable[[str], str], backend: HypervisorBackend) -> None:
     """Run ``action`` on every VM; print ``vm: result`` or one error line; exit 1 on any failure."""
     failed = 0
@@ -63,7 +59,7 @@ def _each_vm(vm_names: str, action: Callable[[str], str], backend: HypervisorBac
                 continue
             click.echo(f"{name}: {message}")
     finally:
-        _close(backend)
+        backend.close()
     if failed:
         raise click.exceptions.Exit(1)
 
@@ -108,7 +104,7 @@ def list_command(details: bool, legacy: bool, color: bool, host: str | None) -> 
         print_listing(vms, hosts, host_infos, volumes, details=details, legacy=legacy, color=color)
         down = backend.unreachable()
     finally:
-        _close(backend)
+        backend.close()
     for name, reason in down.items():
         click.echo(f"clara: error: host {name} is unreachable: {reason}", err=True)
     if down:
@@ -258,7 +254,7 @@ def migrate(vm_names: str | None, dest_host: str | None, host: str | None, dry_r
             if not quiet:
                 click.echo(f"{move.vm}: migrated from {move.source} to {move.dest}")
     finally:
-        _close(backend)
+        backend.close()
     if failed:
         raise click.exceptions.Exit(1)
 
