@@ -48,10 +48,12 @@ SYSTEM_FILES = (
     Path("/etc/clara/clara.toml"),
 )
 
-#: The words every boolean key accepts (case-insensitive, surrounding blanks ignored).
-BOOLEAN_WORDS: Final[Mapping[str, bool]] = MappingProxyType(
-    {"1": True, "yes": True, "true": True, "on": True, "0": False, "no": False, "false": False, "off": False}
-)
+#: The words every boolean key accepts (case-insensitive, surrounding blanks ignored): those the
+#: original Clara's ``strtobool`` took, ``y``/``n``/``t``/``f`` included.
+BOOLEAN_WORDS: Final[Mapping[str, bool]] = MappingProxyType({
+    **dict.fromkeys(("1", "yes", "y", "true", "t", "on"), True),
+    **dict.fromkeys(("0", "no", "n", "false", "f", "off"), False),
+})
 _MISSING: Any = object()
 
 Value = str | int | float | bool | list[Any]
@@ -434,7 +436,7 @@ class Config:
         return self._typed(section, key, dist, default, lambda v, w: parse_duration(v, w, minimum, maximum))
 
     def get_bool(self, section: str, key: str, dist: str | None = None, default: Any = _MISSING) -> bool:
-        """``true/false``, ``yes/no``, ``on/off`` or ``1/0`` (:data:`BOOLEAN_WORDS`)."""
+        """``true/false``, ``yes/no``, ``on/off``, ``1/0`` or ``y/n``, ``t/f`` (:data:`BOOLEAN_WORDS`)."""
         return self._typed(section, key, dist, default, parse_bool)
 
     def get_list(

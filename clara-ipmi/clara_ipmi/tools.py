@@ -20,7 +20,7 @@ from collections.abc import Iterator
 
 from ClusterShell.NodeSet import NodeSet
 
-from clara_core import ClaraError, NodeError, NodeResult, UsageError, is_ip_address, parse_nodeset
+from clara_core import BOOLEAN_WORDS, ClaraError, NodeError, NodeResult, UsageError, is_ip_address, parse_nodeset
 from clara_core.context import Context
 from clara_ipmi.settings import PRIVILEGE_NAMES, SECTION, BmcTarget, Targets
 
@@ -63,13 +63,6 @@ def _conman_listening(host: str, port: int) -> bool:
         return False
 
 
-#: The words the original Clara's ``get_bool_from_config_or`` (``distutils.util.strtobool``) accepted.
-_STRTOBOOL: dict[str, bool] = {
-    **dict.fromkeys(("y", "yes", "t", "true", "on", "1"), True),
-    **dict.fromkeys(("n", "no", "f", "false", "off", "0"), False),
-}
-
-
 def jump_setting(value: str) -> bool | str:
     """``[ipmi] ssh_jump_host`` read as the original Clara did: a boolean (``true``: ssh to the
     conman host and run conman there). Empty is ``False``. Any other value is this rewrite's
@@ -77,7 +70,7 @@ def jump_setting(value: str) -> bool | str:
     text = value.strip()
     if not text:
         return False
-    found = _STRTOBOOL.get(text.lower())
+    found = BOOLEAN_WORDS.get(text.lower())
     if found is not None:
         return found
     log.warning("[ipmi] ssh_jump_host = %s is not a boolean: read as a jump host name "

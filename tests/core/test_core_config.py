@@ -335,11 +335,12 @@ def test_boolean_vocabulary(word: str) -> None:
 
 
 def test_boolean_vocabulary_is_the_seeds() -> None:
-    assert {w for w, v in BOOLEAN_WORDS.items() if v} == {"1", "yes", "true", "on"}
-    assert {w for w, v in BOOLEAN_WORDS.items() if not v} == {"0", "no", "false", "off"}
+    # the original's strtobool words
+    assert {w for w, v in BOOLEAN_WORDS.items() if v} == {"1", "yes", "y", "true", "t", "on"}
+    assert {w for w, v in BOOLEAN_WORDS.items() if not v} == {"0", "no", "n", "false", "f", "off"}
 
 
-@pytest.mark.parametrize("text", ["", "y", "n", "2", "enabled", "truee", "none"])
+@pytest.mark.parametrize("text", ["", "2", "enabled", "truee", "none", "yy"])
 def test_not_a_boolean_is_one_line(tmp_path: Path, text: str) -> None:
     path = tmp_path / "config.ini"
     path.write_text(f"[s]\nk = {text}\n")
