@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     )
     from clara_core.fanout_engine import AttemptSchedule, FanoutPolicy, ScheduledAttempt, fanout
     from clara_core.hookspecs import hookimpl
+    from clara_core.locks import LockedError, exclusive
     from clara_core.logs import register_secret
     from clara_core.nodes import parse_nodeset
     from clara_core.registry import Register
@@ -65,6 +66,7 @@ _EXPORTS = {
     "NodeError": "errors", "NodeSetError": "errors", "TransientNodeError": "errors", "UnsupportedError": "errors",
     "UsageError": "errors",
     "hookimpl": "hookspecs",
+    "LockedError": "locks", "exclusive": "locks",
     "register_secret": "logs",
     "parse_nodeset": "nodes",
     "NodeResult": "results",
@@ -94,6 +96,7 @@ __all__ = [
     "ConfigError",
     "Context",
     "FanoutPolicy",
+    "LockedError",
     "NodeError",
     "NodeResult",
     "NodeSetError",
@@ -107,6 +110,7 @@ __all__ = [
     "__version__",
     "bmc_address",
     "bmc_host",
+    "exclusive",
     "fanout",
     "hookimpl",
     "is_ip_address",

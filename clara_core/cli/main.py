@@ -112,6 +112,10 @@ def main(argv: list[str] | None = None) -> Any:
     # Shell completion runs the command on every <TAB>: nothing but completions may be printed.
     setup_logging(_debug_level(args), quiet="_CLARA_COMPLETE" in os.environ)
     try:
+        if os.geteuid() != 0:
+            from clara_core.cli.sudo import reexec_under_sudo
+
+            reexec_under_sudo(args)
         return cli.main(args=args, prog_name="clara", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
