@@ -201,7 +201,8 @@ def stop(vm_names: str, host: str | None, hard: bool) -> None:
 @click.option("--quiet", is_flag=True, help="Proceed silently: no question, no plan printed.")
 @click.option("--yes-i-really-really-mean-it", "yes", is_flag=True,
               help="Evacuate without asking for confirmation.")
-@click.option("--exclude", metavar="PATTERN", help="Leave out VMs matching PATTERN [evacuation default: service].")
+@click.option("--exclude", metavar="PATTERN",
+              help="Leave out VMs matching PATTERN (an evacuation also leaves out service VMs).")
 @click.option("--include", metavar="PATTERN", help="Only VMs matching PATTERN.")
 @virt_config_option
 def migrate(vm_names: str | None, dest_host: str | None, host: str | None, dry_run: bool, quiet: bool, yes: bool,
@@ -209,10 +210,11 @@ def migrate(vm_names: str | None, dest_host: str | None, host: str | None, dry_r
     """Live-migrate running VMs to another host, without stopping them.
 
     Without VM_NAMES, evacuate the source host (--host, else this machine):
-    every running VM there except those matching --exclude (default
-    'service'). Without --dest-host, each VM goes to the host running the
-    fewest VMs. An evacuation asks for confirmation unless --quiet or
-    --yes-i-really-really-mean-it. Synchronous: returns when done.
+    every running VM there except 'service' ones and those matching
+    --exclude. Without --dest-host, each VM goes to the host running the
+    fewest VMs. An evacuation happens with --yes-i-really-really-mean-it, or
+    after a question on a terminal; otherwise (a script, or --quiet) it is only
+    simulated, as in the original. Synchronous: returns when done.
     """
     from clara_virt.migration import plan_migration
 
@@ -232,6 +234,9 @@ def migrate(vm_names: str | None, dest_host: str | None, host: str | None, dry_r
         down = backend.unreachable()
         reachable = [h for h in hosts if h not in down]
         plan = plan_migration(vms, hosts, reachable, names, source, dest_host, include, exclude)
+        simulated = plan.evacuation and not yes and not dry_run and (quiet or not sys.stdin.isatty())
+        if simulated:  # the original only simulated an evacuation not confirmed by the long flag
+            dry_run = True
         if not quiet or dry_run:
             for vm, reason in plan.skipped:
                 click.echo(f"{vm}: skipped, {reason}")
@@ -241,8 +246,11 @@ def migrate(vm_names: str | None, dest_host: str | None, host: str | None, dry_r
         if dry_run:
             for move in plan.moves:
                 click.echo(f"{move.vm}: would migrate from {move.source} to {move.dest}")
+            if simulated:
+                click.echo("clara: nothing migrated: an evacuation is simulated unless "
+                           "--yes-i-really-really-mean-it is given (or confirmed on a terminal)", err=True)
             return
-        if plan.evacuation and not (quiet or yes):
+        if plan.evacuation and not yes:
             _confirm_evacuation(source or "", len(plan.moves))
         for move in plan.moves:
             try:
@@ -261,9 +269,6 @@ def migrate(vm_names: str | None, dest_host: str | None, host: str | None, dry_r
 
 def _confirm_evacuation(source: str, count: int) -> None:
     question = f"Migrate {count} VM{'s' if count != 1 else ''} off {source}?"
-    if not sys.stdin.isatty():
-        raise ClaraError(f"refusing to evacuate {source} ({count} VMs) without confirmation: "
-                         "add --yes-i-really-really-mean-it")
     if not click.confirm(question, default=False, err=True):
         raise ClaraError("aborted: nothing was migrated")
 

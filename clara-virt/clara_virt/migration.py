@@ -83,8 +83,8 @@ def plan_migration(
         raise UsageError("name the VMs to migrate, or give --host to evacuate a host")
     if evacuation and source not in reachable:
         raise ClaraError(f"host {source} is unreachable: cannot evacuate it")
-    if evacuation and exclude is None:
-        exclude = DEFAULT_EXCLUDE
+    if evacuation:  # service VMs always stay, as in the original: --exclude adds to them
+        exclude = DEFAULT_EXCLUDE if exclude is None else f"{DEFAULT_EXCLUDE}|{exclude}"
     inc = compile_pattern("--include", include)
     exc = compile_pattern("--exclude", exclude)
 

@@ -67,8 +67,10 @@ def test_virt_plan_include_exclude_and_dest() -> None:
     """--include keeps matching VMs, --exclude leaves matching ones out, --dest-host is obeyed."""
     plan = plan_migration(FLEET, HOSTS, HOSTS, None, "hv1", "hv2", include="admin", exclude="admin2")
     assert plan.moves == [Move("admin1", "hv1", "hv2")]
-    assert ("admin2", "excluded by --exclude=admin2") in plan.skipped
-    assert ("service1", "not matched by --include=admin") in plan.skipped
+    assert ("admin2", "excluded by --exclude=service|admin2") in plan.skipped
+    # an evacuation keeps service VMs whatever --exclude says, as the original did
+    assert ("service1", "excluded by --exclude=service|admin2") in plan.skipped
+    assert plan_migration(FLEET, HOSTS, HOSTS, None, "hv1", "hv2", include="service").moves == []
     # named VMs: the default exclude does not apply, an explicit one does
     assert plan_migration(FLEET, HOSTS, HOSTS, ["service1"], None, "hv2").moves == [Move("service1", "hv1", "hv2")]
     assert plan_migration(FLEET, HOSTS, HOSTS, ["service1"], None, "hv2", exclude="serv").moves == []
@@ -130,14 +132,17 @@ def test_virt_migrate_real_call_unsupported_by_test_driver(virt: Run, lab_ini: P
     assert "login1" not in lab_state.domains(virt_hosts["hv1"])
 
 
-def test_virt_migrate_evacuation_needs_confirmation(virt: Run, lab_ini: Path, virt_hosts: Any,
-                                                    lab_state: Any) -> None:
-    """Evacuating without a terminal to ask on, and without --yes-i-really-really-mean-it: refused."""
+@pytest.mark.parametrize("quiet", [[], ["--quiet"]])
+def test_virt_migrate_evacuation_is_simulated_in_scripts(virt: Run, lab_ini: Path, virt_hosts: Any,
+                                                         lab_state: Any, quiet: list[str]) -> None:
+    """Evacuating without a terminal to ask on (or with --quiet), and without
+    --yes-i-really-really-mean-it: simulated, as the original did; exit 0, nothing moves."""
     before = {h.name: lab_state.domains(h) for h in virt_hosts}
-    result = virt(lab_ini, "migrate", "--host=hv1")
-    assert result.returncode == 1
-    assert result.stderr.strip() == ("clara: error: refusing to evacuate hv1 (2 VMs) without confirmation: "
-                                     "add --yes-i-really-really-mean-it")
+    result = virt(lab_ini, "migrate", "--host=hv1", *quiet)
+    assert result.returncode == 0, result.stderr
+    assert "admin1: would migrate from hv1 to hv2" in result.stdout.splitlines()
+    assert result.stderr.strip() == ("clara: nothing migrated: an evacuation is simulated unless "
+                                     "--yes-i-really-really-mean-it is given (or confirmed on a terminal)")
     assert {h.name: lab_state.domains(h) for h in virt_hosts} == before
 
 
