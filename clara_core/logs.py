@@ -61,6 +61,17 @@ class SecretMasker(logging.Filter):
         return True
 
 
+class FilesOnly(logging.Filter):
+    """Keeps off the console the records logged with ``extra=FILES_ONLY`` (already shown there)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(record, "clara_files_only", False)
+
+
+#: ``log.error(..., extra=FILES_ONLY)``: to ``all.log``/``important.log``, not the console.
+FILES_ONLY = {"clara_files_only": True}
+
+
 def log_dir() -> Path:
     """Where ``all.log`` and ``important.log`` go."""
     env = os.environ.get("CLARA_LOG_DIR")
@@ -83,6 +94,7 @@ def setup_logging(debug: int = 0, quiet: bool = False) -> None:
     console = logging.StreamHandler()
     console.setLevel(logging.ERROR if quiet else logging.DEBUG if debug else logging.WARNING)
     console.setFormatter(logging.Formatter("%(levelname)s: %(message)s" if debug else "clara: %(message)s"))
+    console.addFilter(FilesOnly())
     handlers: list[logging.Handler] = [console]
     directory = log_dir()
     old_umask = os.umask(0o077)  # the logs may name hosts and users: owner only

@@ -13,7 +13,7 @@ import click
 from clara_core import __version__
 from clara_core.cli.app import App, current_app
 from clara_core.errors import ClaraError
-from clara_core.logs import mask, setup_logging
+from clara_core.logs import FILES_ONLY, mask, setup_logging
 
 log = logging.getLogger("clara_core")
 
@@ -130,6 +130,7 @@ def main(argv: list[str] | None = None) -> Any:
         sys.exit(1)
     except ClaraError as exc:
         log.debug("error", exc_info=True)
+        log.error("%s", exc, extra=FILES_ONLY)  # important.log keeps every error, as the original's did
         click.echo(f"clara: error: {mask(str(exc))}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:

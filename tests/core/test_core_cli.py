@@ -196,6 +196,15 @@ def test_logs_written_and_secrets_masked(run_clara: Run, tmp_path: Path, clara_c
     assert "Very-Secret-Pw-123" not in (logs / "all.log").read_text()
 
 
+def test_errors_reach_important_log_as_in_the_original(run_clara: Run, tmp_path: Path) -> None:
+    """A user error is one line on stderr, and a line of important.log (sites watch that file)."""
+    result = run_clara("show", "no-such-section")
+    assert result.returncode == 2
+    assert result.stderr.count("no-such-section") == 1
+    important = (tmp_path / "logs" / "important.log").read_text(encoding="utf-8")
+    assert " ERROR clara_core: " in important and "no-such-section" in important
+
+
 def test_sigterm_leaves_in_order(site: Path) -> None:
     """SIGTERM during a run: one line, exit 143, no traceback (finally blocks and atexit run)."""
     import os
