@@ -77,12 +77,27 @@ def _debug_level(argv: list[str]) -> int:
     return level
 
 
+def _show_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """``clara <version>``, then one ``<distribution> <version>`` line per installed plugin distribution."""
+    if not value or ctx.resilient_parsing:
+        return
+    from clara_core.entrypoints import entry_points
+    from clara_core.plugins import GROUPS
+
+    click.echo(f"clara {__version__}")
+    versions = {entry.distribution: entry.version for entry in entry_points(GROUPS) if entry.distribution}
+    for distribution in sorted(versions):
+        click.echo(f"{distribution} {versions[distribution] or 'unknown'}")
+    ctx.exit(0)
+
+
 @click.group(cls=ClaraGroup, context_settings={"help_option_names": ["-h", "--help"]}, no_args_is_help=True)
 @click.option("-d", "debug", count=True, callback=_set_debug, is_eager=True, expose_value=False,
               help="Debug output; -dd also for third-party libraries.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), metavar="FILE", is_eager=True,
               callback=_set_config_file, expose_value=False, help="A config file read after the system ones.")
-@click.version_option(__version__, "--version", prog_name="clara")
+@click.option("--version", is_flag=True, is_eager=True, expose_value=False, callback=_show_version,
+              help="Show the version of Clara and of each installed plugin, and exit.")
 def cli() -> None:
     """Clara: cluster administration tools for HPC clusters.
 

@@ -38,7 +38,11 @@ def site(tmp_path: Path, clara_config: Callable[..., Path]) -> Path:
 
 
 def test_version_and_help(run_clara: Run) -> None:
-    assert run_clara("--version").stdout.strip() == f"clara, version {__version__}"
+    lines = run_clara("--version").stdout.splitlines()
+    assert lines[0] == f"clara {__version__}"
+    # every plugin distribution with its version, sorted (the test site plugin included)
+    assert "clara-ipmi 0.1.0" in lines and "clara-site-plugin 1.2.3" in lines
+    assert lines[1:] == sorted(lines[1:])
     help_text = run_clara("--help").stdout
     for command in ("power", "boot", "sel", "show", "plugins", "help", "site"):
         assert f"  {command} " in help_text
