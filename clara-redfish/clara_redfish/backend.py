@@ -18,10 +18,11 @@ from clara_core import NodeError, NodeResult, UnsupportedError
 from clara_core.logs import register_secret
 from clara_core.protocols import BootDevice, PowerAction
 from clara_redfish.settings import DEFAULT_PASSWORD_KEY, DEFAULT_USER_KEY, SECTION, Target, target
+from clara_redfish.trust import CertificateError, warn_about
 
 if TYPE_CHECKING:
     from clara_core.context import Context
-    from clara_redfish.session import BmcPool, BmcSession
+    from clara_redfish.session import BmcSession
 
 #: The original Clara's environment variables for the Redfish credentials (over the secret store).
 USER_VARIABLE = "IMMUSER"
@@ -63,8 +64,10 @@ class RedfishBackend:
         def get(t: Target) -> tuple[str, str]:
             key = (t.user_key, t.password_key)
             if key not in cache:
-                cache[key] = (one(t.user_key, DEFAULT_USER_KEY, USER_VARIABLE),
-                              one(t.password_key, DEFAULT_PASSWORD_KEY, PASSWORD_VARIABLE))
+                cache[key] = (
+                    one(t.user_key, DEFAULT_USER_KEY, USER_VARIABLE),
+                    one(t.password_key, DEFAULT_PASSWORD_KEY, PASSWORD_VARIABLE),
+                )
             return cache[key]
 
         return get
@@ -79,15 +82,21 @@ class RedfishBackend:
         for t in {(t.user_key, t.password_key): t for t in targets.values()}.values():
             credentials(t)
         pool = BmcPool(credentials, self.ctx.policy(SECTION).timeout)
+        refused: dict[type[CertificateError], list[str]] = {}
+
+        def one(node: str) -> NodeResult | str:
+            try:
+                session = pool.session(targets[node])
+            except CertificateError as exc:
+                refused.setdefault(type(exc), []).append(node)
+                raise
+            return operation(session, targets[node])
+
         try:
-            yield from self.ctx.fanout(nodes, lambda node: self._one(pool, targets[node], operation), section=SECTION)
+            yield from self.ctx.fanout(nodes, one, section=SECTION)
         finally:
             pool.close()
-
-    @staticmethod
-    def _one(pool: BmcPool, node_target: Target, operation: Operation) -> NodeResult | str:
-        session = pool.session(node_target)
-        return operation(session, node_target)
+        warn_about(refused)
 
     # -- the protocols ----------------------------------------------------
 

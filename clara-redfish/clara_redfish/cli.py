@@ -4,6 +4,7 @@
 clara redfish [--p=<level>] (on|off|reboot|status) <hostlist>
 clara redfish [--p=<level>] (pxe|disk|dflt|bios) [--once|--persistent] <hostlist>
 clara redfish [--p=<level>] (sellist|selclear|getmac|ping) <hostlist>
+clara redfish trust [--replace] <hostlist>
 clara redfish <hostlist> <verb>          (the seed's alternative order)
 """
 
@@ -33,8 +34,9 @@ def redfish() -> None:
     clara redfish status node[12-99]
     clara redfish --p=16 node[12-99] status
     clara redfish pxe --once node13
+    clara redfish trust node[12-99]
     Settings: [redfish] prefix, suffix, bmc_port, ca_bundle, fingerprint,
-    insecure, scheme, system; [redfish:<nodeset>] overrides them.
+    insecure, known_hosts, scheme, system; [redfish:<nodeset>] overrides them.
     Credentials: IMMUSER and IPMI_PASSWORD from the environment when set,
     else IMMUSER and IMMPASSWORD from the secret store.
     """
@@ -60,8 +62,11 @@ _power(PowerAction.STATUS, "status", "Show the power state of each node (on, off
 
 
 def _boot(device: BootDevice, name: str, text: str) -> None:
-    @click.option("--persistent/--once", default=True,
-                  help="Every boot (Continuous, the default, as the original Clara) or only the next one (Once).")
+    @click.option(
+        "--persistent/--once",
+        default=True,
+        help="Every boot (Continuous, the default, as the original Clara) or only the next one (Once).",
+    )
     @node_options()
     def command(ctx: Context, nodes: NodeSet, persistent: bool) -> None:
         if ctx.options.dry_run:
@@ -117,3 +122,36 @@ def ping(ctx: Context, nodes: NodeSet, bmc: bool) -> None:
         hosts = {node: bmcs.host(node) for node in nodes}
     chunk = max(ctx.policy(NAME).parallel, 64)
     finish(ctx, ping_results(list(nodes), hosts, chunk), nodes, "redfish ping")
+
+
+@redfish.command()
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="Also accept a certificate that differs from the one pinned (a renewed certificate).",
+)
+@node_options()
+def trust(ctx: Context, nodes: NodeSet, replace: bool) -> None:
+    """Pin the TLS certificates of the nodes' BMCs (trust on first use, like ssh).
+
+    \b
+    Reads the certificate each BMC presents, without verifying it, and
+    records its SHA-256 in the known-hosts file ([redfish] known_hosts,
+    default /var/lib/clara/redfish_known_hosts), one line per BMC:
+        <bmc-host>:<port> sha256:<hex>
+    Later commands check each pinned BMC against its line and refuse a
+    changed certificate. A BMC already pinned with another certificate is
+    refused here too, unless --replace (its certificate was renewed).
+    [redfish] ca_bundle, fingerprint or insecure, where set, still take
+    precedence over the file. Run it on a network you trust: it accepts
+    whatever certificate answers.
+
+    \b
+    clara redfish trust node[1-99]
+    clara redfish trust --replace node5
+    """
+    from clara_redfish.trust import trust as pin
+
+    if ctx.options.dry_run:
+        dry_run_report(ctx, "pin the BMC certificates of", {NAME: nodes})
+    finish(ctx, pin(ctx, nodes, replace), nodes, "redfish trust")

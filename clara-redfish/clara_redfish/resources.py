@@ -255,8 +255,9 @@ def set_identify(session: BmcSession, system: Doc, on: bool) -> None:
                     holders = [chassis]
                     break
     if found is None:
-        raise UnsupportedError("no identify light: neither the system nor its chassis has "
-                               "LocationIndicatorActive or IndicatorLED")
+        raise UnsupportedError(
+            "no identify light: neither the system nor its chassis has LocationIndicatorActive or IndicatorLED"
+        )
     path = odata_id(holders[0]) or ""
     response = session.request("PATCH", path, found)
     _check(session, response, f"identify light ({', '.join(f'{k}={v}' for k, v in found.items())})")
@@ -272,8 +273,10 @@ def find_manager(session: BmcSession, system: Doc) -> Doc:
     links = list(members(session, root_managers)) if root_managers else []
     if len(links) == 1:
         return expand(session, links[0])
-    raise UnsupportedError(f"BMC {session.target.label}: no manager linked to this system (Links.ManagedBy)"
-                           + (f" among {len(links)}" if links else ""))
+    raise UnsupportedError(
+        f"BMC {session.target.label}: no manager linked to this system (Links.ManagedBy)"
+        + (f" among {len(links)}" if links else "")
+    )
 
 
 def reset_manager(session: BmcSession, manager: Doc) -> str:
@@ -291,8 +294,10 @@ def reset_manager(session: BmcSession, manager: Doc) -> str:
             response = session.request("POST", str(action["target"]), {"ResetType": reset_type})
         except TransientNodeError as exc:
             session.forget()
-            raise NodeError(f"{exc}: no answer to the BMC reset {reset_type}, it may be restarting "
-                            "(not sent again)", retryable=False) from None
+            raise NodeError(
+                f"{exc}: no answer to the BMC reset {reset_type}, it may be restarting (not sent again)",
+                retryable=False,
+            ) from None
         try:
             _check(session, response, f"BMC reset {reset_type}")
         except TransientNodeError as exc:  # refused by a busy BMC: still never sent twice in a command

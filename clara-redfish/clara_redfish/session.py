@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import re
 import threading
 import warnings
 from collections.abc import Callable
@@ -32,11 +33,14 @@ from redfish.rest.v1 import (
 )
 
 from clara_core import AuthenticationError, NodeError, TransientNodeError
-from clara_redfish.settings import Target, Tls
+from clara_redfish.settings import FROM_KNOWN_HOSTS, FROM_SYSTEM_CAS, Target, Tls
+from clara_redfish.trust import certificate_changed, certificate_not_trusted, fetch_fingerprint
 
 log = logging.getLogger("clara_redfish")
 
 Credentials = Callable[[Target], tuple[str, str]]
+_PRESENTED = re.compile(r'got "([0-9a-f]{64})"')
+_SSL_SOURCE = re.compile(r"\s*\(_ssl\.c:\d+\)")
 
 
 class _PinnedAdapter(requests.adapters.HTTPAdapter):
@@ -80,7 +84,8 @@ def describe(exc: BaseException) -> str:
             if "fingerprint" in reason.lower():
                 return "certificate does not match the pinned fingerprint"
             if "CERTIFICATE_VERIFY_FAILED" in reason or "certificate verify failed" in reason:
-                detail = reason.split("certificate verify failed:", 1)[-1].split(")", 1)[0].strip(" '\"")
+                detail = _SSL_SOURCE.sub("", reason.split("certificate verify failed:", 1)[-1]).split(")", 1)[0]
+                detail = detail.strip(" '\"")
                 return f"TLS certificate verification failed ({detail or 'untrusted certificate'})"
             return "TLS handshake failed"
         if isinstance(seen, requests.exceptions.ConnectTimeout):
@@ -89,8 +94,13 @@ def describe(exc: BaseException) -> str:
             return "no answer in time"
         if isinstance(seen, requests.exceptions.ConnectionError):
             reason = str(seen)
-            for known in ("Connection refused", "No route to host", "Name or service not known",
-                          "Temporary failure in name resolution", "Connection reset by peer"):
+            for known in (
+                "Connection refused",
+                "No route to host",
+                "Name or service not known",
+                "Temporary failure in name resolution",
+                "Connection reset by peer",
+            ):
                 if known in reason:
                     return known.lower()
             return "connection failed"
@@ -99,9 +109,38 @@ def describe(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
+def _ssl_error(exc: BaseException) -> requests.exceptions.SSLError | None:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, requests.exceptions.SSLError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _presented(target: Target, error: BaseException) -> str | None:
+    """The SHA-256 of the certificate the BMC presented: from urllib3's mismatch message, else read again."""
+    found = _PRESENTED.search(str(error))
+    if found:
+        return found.group(1)
+    try:
+        return fetch_fingerprint(target.host, target.port, 10.0)
+    except NodeError:
+        return None
+
+
 def transport_error(target: Target, exc: BaseException) -> NodeError:
-    """The node error for a failure to talk to ``target``'s BMC at all."""
+    """The node error for a failure to talk to ``target``'s BMC at all.
+
+    A certificate refused that ``clara redfish trust`` can settle (a BMC verified against
+    the system's CAs, or one pinned in the known-hosts file) says how.
+    """
     reason = describe(exc)
+    ssl_error = _ssl_error(exc)
+    if ssl_error is not None and target.tls.origin == FROM_KNOWN_HOSTS and reason.startswith("certificate does not"):
+        return certificate_changed(target, _presented(target, ssl_error))
+    if ssl_error is not None and target.tls.origin == FROM_SYSTEM_CAS and reason.startswith("TLS certificate verif"):
+        return certificate_not_trusted(target, reason.partition("(")[2].rstrip(")") or "untrusted certificate")
     message = f"BMC {target.label}: {reason}"
     if "certificate" in reason or "TLS" in reason:
         return NodeError(message)  # retrying cannot fix a certificate
@@ -327,8 +366,9 @@ class BmcPool:
                 return
             self._insecure_logged = True
         if target.scheme == "http":
-            log.warning("plain HTTP to some BMCs ([redfish] scheme = http): credentials travel in clear, e.g. %s",
-                        target.label)
+            log.warning(
+                "plain HTTP to some BMCs ([redfish] scheme = http): credentials travel in clear, e.g. %s", target.label
+            )
             return
         urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         log.warning("TLS verification is off for some BMCs ([redfish] insecure = true), e.g. %s", target.label)

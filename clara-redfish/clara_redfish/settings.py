@@ -14,6 +14,11 @@ Keys (all optional):
     the SHA-256 of the BMC's certificate (hex, colons optional): pinned instead of a CA;
 ``insecure``
     ``true`` to skip TLS verification altogether (logged once per command);
+``known_hosts``
+    (``[redfish]`` only) the file of certificates pinned by ``clara redfish trust``
+    (default ``/var/lib/clara/redfish_known_hosts``): a node without ``ca_bundle``,
+    ``fingerprint`` or ``insecure`` is verified against its BMC's line there, else
+    against the system's CAs;
 ``system``
     which system behind the BMC is this node (an Id, a Name, a UUID or an ``@odata.id`` path);
     by default the only one, else the one whose Id, Name or HostName is the node's name;
@@ -36,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from clara_core import BmcResolver, ConfigError, NodeSettings, parse_bool
+from clara_redfish import known_hosts
 
 SECTION = "redfish"
 #: Where BMC names come from when ``[redfish]`` does not say (the original Clara's rule).
@@ -46,13 +52,23 @@ _LAST_RESOLVER: list[BmcResolver] = []  # the resolver of the last settings seen
 _HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
+#: Where a node's TLS settings come from (:attr:`Tls.origin`).
+FROM_CONFIG = "config"
+FROM_KNOWN_HOSTS = "known_hosts"
+FROM_SYSTEM_CAS = "system"
+#: The keys that set a node's TLS verification in config (they take precedence over a pin).
+TLS_KEYS = ("fingerprint", "ca_bundle", "insecure")
+
+
 @dataclass(frozen=True)
 class Tls:
-    """How to check a BMC's certificate: exactly one of a CA file, a pinned fingerprint, or nothing."""
+    """How to check a BMC's certificate: exactly one of a CA file, a pinned fingerprint, or nothing;
+    ``origin`` says whether config set it, the known-hosts file, or neither (the system's CAs)."""
 
     ca_bundle: str | None = None
     fingerprint: str | None = None  # 64 lowercase hex digits
     insecure: bool = False
+    origin: str = FROM_CONFIG
 
 
 @dataclass(frozen=True)
@@ -127,13 +143,9 @@ def target(settings: NodeSettings, node: str) -> Target:
     endpoint = resolver(settings).endpoint(node, 443 if scheme == "https" else 80)
     fingerprint = optional("fingerprint")
     ca_bundle = optional("ca_bundle")
-    insecure = False  # also when the value is empty, as it always was here
-    if _text(values, "insecure").strip():
-        insecure = parse_bool(values["insecure"], where("insecure"))
+    insecure = _insecure(values, where("insecure"))
     if ca_bundle is not None and not Path(ca_bundle).is_file():
         raise ConfigError(f"{where('ca_bundle')}: no such file: {ca_bundle}")
-    if scheme == "https" and ca_bundle is None and fingerprint is None and not insecure:
-        ca_bundle = default_ca_bundle()
     tls = Tls(
         ca_bundle=ca_bundle if fingerprint is None and not insecure else None,
         fingerprint=normalize_fingerprint(fingerprint, f"[{settings.source(node, 'fingerprint')}]")
@@ -141,6 +153,14 @@ def target(settings: NodeSettings, node: str) -> Target:
         else None,
         insecure=insecure,
     )
+    if scheme == "https" and ca_bundle is None and fingerprint is None and not insecure:
+        pinned = known_hosts.load(known_hosts.path_of(settings.config)).get(
+            known_hosts.bmc_key(endpoint.host, endpoint.port)
+        )
+        if pinned is not None:
+            tls = Tls(fingerprint=pinned, origin=FROM_KNOWN_HOSTS)
+        else:
+            tls = Tls(ca_bundle=default_ca_bundle(), origin=FROM_SYSTEM_CAS)
     boot_mode = optional("boot_mode")
     if boot_mode is not None and boot_mode.lower() not in ("uefi", "legacy"):
         raise ConfigError(f"{where('boot_mode')}: expected UEFI or Legacy, got {boot_mode!r}")
@@ -156,6 +176,24 @@ def target(settings: NodeSettings, node: str) -> Target:
         user_key=optional("user_key") or DEFAULT_USER_KEY,
         password_key=optional("password_key") or DEFAULT_PASSWORD_KEY,
     )
+
+
+def _insecure(values: dict[str, Any], where: str) -> bool:
+    """``insecure`` as a boolean (false also when the value is empty, as it always was here)."""
+    return bool(_text(values, "insecure").strip()) and parse_bool(values["insecure"], where)
+
+
+def tls_override(settings: NodeSettings, node: str) -> str | None:
+    """``[section] key`` of the config key that sets ``node``'s TLS verification (and so
+    takes precedence over a pinned certificate), or None."""
+    values = settings.values(node)
+    for key in TLS_KEYS:
+        if key == "insecure":
+            if _insecure(values, f"[{settings.source(node, key)}] {key}"):
+                return f"[{settings.source(node, key)}] {key}"
+        elif _text(values, key).strip():
+            return f"[{settings.source(node, key)}] {key}"
+    return None
 
 
 @functools.cache

@@ -53,7 +53,12 @@ def recorded(rf_tls: Tls) -> Iterator[Callable[[str], RecordedBmc]]:
 
 
 @pytest.fixture
-def rf(tmp_path: Path, rf_tls: Tls, run_clara: Callable[..., subprocess.CompletedProcess[str]],
-       clara_config: Callable[..., Path], passwd_file: Callable[..., Path]) -> Rf:
+def rf(
+    tmp_path: Path,
+    rf_tls: Tls,
+    run_clara: Callable[..., subprocess.CompletedProcess[str]],
+    clara_config: Callable[..., Path],
+    passwd_file: Callable[..., Path],
+) -> Rf:
     """A runner of clara against the Redfish peers (see :class:`Rf`)."""
     return Rf(tmp_path, rf_tls, run_clara, clara_config, passwd_file)

@@ -7,7 +7,7 @@ import ssl
 import subprocess
 import urllib.request
 from base64 import b64encode
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,8 +25,7 @@ DATA = Path(__file__).parent / "data"
 USER, PASSWORD = "admin", "password"
 
 
-def http_json(url: str, ca: Path, method: str = "GET", body: Mapping[str, Any] | None = None,
-              auth: bool = True) -> Any:
+def http_json(url: str, ca: Path, method: str = "GET", body: Mapping[str, Any] | None = None, auth: bool = True) -> Any:
     """One plain HTTP(S) request with urllib (state read back, test setup)."""
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method)
@@ -52,11 +51,19 @@ class Rf:
     plugins: str = "redfish"
     extra_env: dict[str, str] = field(default_factory=dict)
 
-    def configure(self, sections: Mapping[str, Mapping[str, object]], password: str = PASSWORD,
-                  **secrets: str) -> Path:
-        """Write the secrets file and the config (``[common] master_passwd_file`` added)."""
+    @property
+    def known_hosts(self) -> Path:
+        """The test's file of pinned BMC certificates (``[redfish] known_hosts``), never the machine's."""
+        return self.tmp / "redfish_known_hosts"
+
+    def configure(self, sections: Mapping[str, Mapping[str, object]], password: str = PASSWORD, **secrets: str) -> Path:
+        """Write the secrets file and the config (``[common] master_passwd_file`` and
+        ``[redfish] known_hosts`` added, the latter unless the sections set it)."""
         passwd = self.passwd_file(IMMUSER=USER, IMMPASSWORD=password, **secrets)
-        merged: dict[str, dict[str, object]] = {"common": {"master_passwd_file": str(passwd)}}
+        merged: dict[str, dict[str, object]] = {
+            "common": {"master_passwd_file": str(passwd)},
+            "redfish": {"known_hosts": str(self.known_hosts)},
+        }
         for name, keys in sections.items():
             merged.setdefault(name, {}).update(keys)
         return self.clara_config(merged)
@@ -93,3 +100,45 @@ def bmc_backend() -> BmcBackend:
     manager.add_builtin("clara_core.builtin.passwd_file")
     manager.load_entry_points()
     return Context(config=Config.load(), plugins=manager).backend(BMC, "redfish")
+
+
+def self_signed(directory: Path, hosts: Sequence[str] = ("127.0.0.1",)) -> Tls:
+    """A self-signed server certificate for the IP addresses ``hosts``, as BMCs ship
+    (``ca`` is the certificate itself)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    directory.mkdir(parents=True, exist_ok=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(h)) for h in hosts]), critical=False
+        )
+        .sign(key, hashes.SHA256())
+    )
+    tls = Tls(directory / "server.pem", directory / "server.pem", directory / "server.key")
+    tls.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    tls.key.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    tls.key.chmod(0o600)
+    return tls
+
+
+def sha256_of(tls: Tls) -> str:
+    """``sha256:<hex>`` of a server certificate, as ``clara redfish trust`` writes it."""
+    return "sha256:" + tls.fingerprint().replace(":", "").lower()

@@ -9,18 +9,23 @@ from redfish_helpers import Rf, sushy_section
 
 
 def test_redfish_untrusted_certificate_refused(rf: Rf, sushy: SushyFleet, tmp_path: Path) -> None:
-    """Without the right CA (the system's CAs by default, or another CA) the BMC is refused, not retried."""
+    """Without the right CA (the system's CAs by default, or another CA) the BMC is refused, not retried;
+    with the system's CAs, the error names the remedies (test_redfish_trust.py pins certificates)."""
     emu = sushy.emulators[0]
     rf.configure({"redfish": {"bmc_host": emu.ip, "bmc_port": emu.port}})
     done = rf.clara("redfish", "status", "node000")
     assert done.returncode == 1
-    assert done.stdout.startswith(f"node000: error: BMC {emu.ip}:{emu.port}: TLS certificate verification failed")
+    assert done.stdout == (
+        f"node000: error: BMC {emu.ip}:{emu.port}: certificate not trusted (unable to get local issuer certificate):"
+        " run 'clara redfish trust node000' to pin it, or set [redfish] ca_bundle / insecure = yes\n"
+    )
 
     other = make_tls(tmp_path / "other", ["127.0.0.1"])
     rf.configure({"redfish": {**sushy_section(sushy, rf.tls), "ca_bundle": str(other.ca)}})
     done = rf.clara("redfish", "status", "node000")
     assert done.returncode == 1
-    assert "TLS certificate verification failed" in done.stdout
+    assert done.stdout.startswith(f"node000: error: BMC {emu.ip}:{emu.port}: TLS certificate verification failed (")
+    assert "clara redfish trust" not in done.stdout  # the site chose its CA: a pin would not be used
     assert "Traceback" not in done.stderr
 
 
@@ -28,11 +33,13 @@ def test_redfish_pinned_fingerprint(rf: Rf, sushy: SushyFleet, tmp_path: Path) -
     """A pinned SHA-256 per node set replaces the CA; a different certificate is refused."""
     emu = sushy.emulators[0]
     other = make_tls(tmp_path / "other", ["127.0.0.1"])
-    rf.configure({
-        "redfish": {"bmc_host": emu.ip, "bmc_port": emu.port},
-        "redfish:node[000-001]": {"fingerprint": rf.tls.fingerprint()},
-        "redfish:node001": {"fingerprint": other.fingerprint().replace(":", "").lower()},
-    })
+    rf.configure(
+        {
+            "redfish": {"bmc_host": emu.ip, "bmc_port": emu.port},
+            "redfish:node[000-001]": {"fingerprint": rf.tls.fingerprint()},
+            "redfish:node001": {"fingerprint": other.fingerprint().replace(":", "").lower()},
+        }
+    )
     done = rf.clara("redfish", "status", "node[000-001]")
     assert done.returncode == 1
     lines = done.stdout.splitlines()
