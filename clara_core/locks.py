@@ -66,8 +66,24 @@ def exclusive(target: Path | str, doing: str = "changed", *, wait: float = 0.0) 
         os.close(fd)  # closing the descriptor releases the flock
 
 
+def _command_words(argv: list[str]) -> list[str]:
+    """``enc edit`` from ``clara -d --config F enc edit x``: the command and its verb."""
+    words: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--config":
+            skip = True
+        elif not arg.startswith("-"):
+            words.append(arg)
+            if len(words) == 2:
+                break
+    return words
+
+
 def _write_holder(fd: int) -> None:
-    command = " ".join(["clara", *sys.argv[1:3]]) if sys.argv else "clara"
+    command = " ".join(["clara", *_command_words(sys.argv[1:])])
     stamp = time.strftime("%Y-%m-%d %H:%M:%S")
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n{stamp}\n{command}\n".encode(), 0)

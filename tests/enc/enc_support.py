@@ -4,15 +4,21 @@ GnuPG home with a passphrase-less key, and editor/pager scripts that watch for l
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import textwrap
+import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,8 +48,17 @@ class Site:
     def openssl(self, *args: str, data: bytes, pass_file: Path | None = None, digest: str | None = None) -> bytes:
         """Run ``openssl enc -aes-256-cbc -md D -pbkdf2 -iter 100000 ARGS`` on ``data``."""
         cmd = [
-            need("openssl"), "enc", "-aes-256-cbc", "-md", digest or self.digest, "-pbkdf2", "-iter", "100000",
-            "-pass", f"file:{pass_file or self.pass_file}", *args,
+            need("openssl"),
+            "enc",
+            "-aes-256-cbc",
+            "-md",
+            digest or self.digest,
+            "-pbkdf2",
+            "-iter",
+            "100000",
+            "-pass",
+            f"file:{pass_file or self.pass_file}",
+            *args,
         ]
         done = subprocess.run(cmd, input=data, capture_output=True, timeout=120, check=False)
         assert done.returncode == 0, done.stderr.decode(errors="replace")
@@ -76,7 +91,10 @@ class GpgHome:
         """Run the real ``gpg`` on this home."""
         return subprocess.run(
             [need("gpg"), "--homedir", str(self.home), "--batch", "--yes", *args],
-            input=data, capture_output=True, timeout=60, check=False,
+            input=data,
+            capture_output=True,
+            timeout=60,
+            check=False,
         )
 
 
@@ -89,21 +107,134 @@ def new_gpg_home() -> Iterator[GpgHome]:
     home.chmod(0o700)
     try:
         gen = subprocess.run(
-            ["gpg", "--homedir", str(home), "--batch", "--pinentry-mode", "loopback", "--passphrase", "",
-             "--quick-gen-key", "Clara Test <clara-test@example.org>", "default", "default", "never"],
-            capture_output=True, timeout=120, check=False,
+            [
+                "gpg",
+                "--homedir",
+                str(home),
+                "--batch",
+                "--pinentry-mode",
+                "loopback",
+                "--passphrase",
+                "",
+                "--quick-gen-key",
+                "Clara Test <clara-test@example.org>",
+                "default",
+                "default",
+                "never",
+            ],
+            capture_output=True,
+            timeout=120,
+            check=False,
         )
         assert gen.returncode == 0, gen.stderr.decode(errors="replace")
         listing = subprocess.run(
             ["gpg", "--homedir", str(home), "--batch", "--with-colons", "--list-secret-keys"],
-            capture_output=True, text=True, timeout=60, check=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
         ).stdout
         fpr = next(line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:"))
         yield GpgHome(home, fpr)
     finally:
-        subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "all"], capture_output=True, timeout=60,
-                       check=False)
+        subprocess.run(
+            ["gpgconf", "--homedir", str(home), "--kill", "all"], capture_output=True, timeout=60, check=False
+        )
         shutil.rmtree(home, ignore_errors=True)
+
+
+class Watch:
+    """One watched run: the marker in the plaintext, the watcher's environment and report."""
+
+    def __init__(self, site: Site, watcher: Path, mode: str, as_pager: bool = False) -> None:
+        self.site = site
+        self.watcher = watcher
+        self.marker = f"PLAINTEXT-MARKER-{uuid.uuid4().hex}"
+        self.report_path = site.root / f"report-{uuid.uuid4().hex}.json"
+        self.since = time.time() - 1
+        scan = ["/tmp", "/var/tmp", str(site.root), os.environ.get("TMPDIR", "")]
+        self.env = {
+            "PAGER" if as_pager else "EDITOR": str(watcher),
+            "ENC_MODE": mode,
+            "ENC_MARKER": self.marker,
+            "ENC_SECRET": PASSWORD,
+            "ENC_SINCE": str(self.since),
+            "ENC_REPORT": str(self.report_path),
+            "ENC_SCAN": os.pathsep.join(p for p in scan if p),
+        }
+
+    def plaintext(self) -> bytes:
+        """The secret text the test starts from."""
+        return f"user: root\npassword: {self.marker}\n".encode()
+
+    def report(self) -> dict[str, Any]:
+        """What the watcher saw."""
+        data: dict[str, Any] = json.loads(self.report_path.read_text())
+        return data
+
+    def wait_ready(self, proc: subprocess.Popen[str], timeout: float = 60) -> None:
+        """Wait until the watcher (in a waiting mode) has written its report."""
+        ready = Path(f"{self.report_path}.ready")
+        deadline = time.monotonic() + timeout
+        while not ready.exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the editor never started"
+            time.sleep(0.05)
+
+    def leaks_now(self) -> list[str]:
+        """Files written since the start that hold the plaintext (after the command): the watcher's scan."""
+        report = Path(f"{self.report_path}.after")
+        env = {**os.environ, **self.env, "ENC_MODE": "scan", "ENC_REPORT": str(report)}
+        subprocess.run([str(self.watcher)], env=env, timeout=120, check=True)
+        leaks: list[str] = json.loads(report.read_text())["leaks"]
+        return leaks
+
+    def assert_clean(self) -> None:
+        """No leak seen during the run, none left after, and the memory workspace is gone."""
+        report = self.report()
+        assert report["leaks"] == [], report
+        assert report["cmdline_leaks"] == [], report
+        if "file" in report:
+            assert not Path(report["file"]).parent.exists(), "the plaintext workspace was left behind"
+        assert self.leaks_now() == []
+
+
+def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    """Start the real clara in its own process group (so a test can send it Ctrl-C)."""
+    return subprocess.Popen(
+        [CLARA, *args],
+        env={**os.environ, **env},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def finish(proc: subprocess.Popen[str]) -> tuple[str, str]:
+    """Wait for ``proc`` (60 s at most, then kill its process group); its stdout and stderr."""
+    try:
+        return proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` exists."""
+    return Path(f"/proc/{pid}").exists()
+
+
+def gone(pid: int, timeout: float = 10) -> bool:
+    """Wait up to ``timeout`` s for process ``pid`` to end; whether it did."""
+    deadline = time.monotonic() + timeout
+    while Path(f"/proc/{pid}").exists():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 WATCHER = textwrap.dedent(
@@ -186,7 +317,7 @@ WATCHER = textwrap.dedent(
             report["has_marker"] = marker in handle.read()
         if mode in ("modify", "fail", "kill", "sleep", "modify-slow"):
             with open(path, "ab") as handle:
-                handle.write(b"added by the editor\\n")
+                handle.write(os.environ.get("ENC_ADD", "added by the editor\\n").encode())
     with open(os.environ["ENC_REPORT"], "w") as out:
         json.dump(report, out)
     if mode == "fail":
@@ -197,6 +328,6 @@ WATCHER = textwrap.dedent(
         open(os.environ["ENC_REPORT"] + ".ready", "w").close()
         deadline = time.time() + float(os.environ.get("ENC_SLEEP", "60"))
         while time.time() < deadline and not os.path.exists(os.environ["ENC_REPORT"] + ".go"):
-            time.sleep(0.05)
+            time.sleep(0.002)
     '''
 )

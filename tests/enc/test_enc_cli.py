@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import subprocess
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,8 +27,7 @@ def one_error_line(done: subprocess.CompletedProcess[str], code: int = 1) -> str
 
 
 @pytest.mark.parametrize("digest", ["sha256", "sha512", "md5"])
-def test_encode_then_openssl_decrypts(site: Site, make_site: Callable[..., Site], run_clara: Run,
-                                      digest: str) -> None:
+def test_encode_then_openssl_decrypts(site: Site, make_site: Callable[..., Site], run_clara: Run, digest: str) -> None:
     """``clara enc encode f`` writes ``f.enc`` (0600) that ``openssl enc -d`` opens, with [common] digest_type."""
     site = make_site(digest=digest)
     plain = site.root / "secrets.yaml"
@@ -220,6 +221,60 @@ def test_decode_never_overwrites_different_plaintext(site: Site, run_clara: Run)
     assert plain.read_text() == "from the enc\n"
     again = run_clara("enc", "decode", str(enc))
     assert again.returncode == 0 and "unchanged" in again.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving files to another user needs root")
+def test_replaced_files_keep_owner_group_and_mode(site: Site, run_clara: Run) -> None:
+    """``encode``, ``decode --force`` and ``rekey`` replace a file with one of the same owner, group and mode."""
+    plain, enc = site.root / "conf", site.root / "conf.enc"
+    plain.write_text("one\n")
+    assert run_clara("enc", "encode", str(plain)).returncode == 0
+    os.chown(enc, 1234, 4321)
+    enc.chmod(0o640)
+    plain.write_text("two\n")
+    os.chown(plain, 2345, 5432)
+    plain.chmod(0o440)
+    assert run_clara("enc", "encode", str(plain)).returncode == 0
+    assert run_clara("enc", "rekey", "--digest", "sha256", str(enc)).returncode == 0
+    plain.write_text("local\n")
+    done = run_clara("enc", "decode", "--force", str(enc))
+    assert done.returncode == 0, done.stderr
+    assert plain.read_text() == "two\n"
+    for path, owner, mode in ((enc, (1234, 4321), 0o640), (plain, (2345, 5432), 0o440)):
+        st = path.stat()
+        assert ((st.st_uid, st.st_gid), stat.S_IMODE(st.st_mode)) == (owner, mode), path
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="acting as another user needs root")
+def test_file_of_another_owner_is_refused_not_given_away() -> None:
+    """A non-root user cannot give the new file the old one's owner: one line before anything is
+    written, rather than a file silently changing hands."""
+    from clara_enc import replace
+
+    from clara_core.errors import ClaraError
+
+    top = Path(tempfile.mkdtemp(prefix="clara-enc-owner-"))
+    try:
+        top.chmod(0o755)
+        path = top / "f.enc"
+        path.write_bytes(b"x")
+        os.chown(path, 1234, 4321)
+        os.seteuid(1234)
+        try:
+            with pytest.raises(
+                ClaraError, match=r"cannot replace .*f.enc keeping its owner 1234:4321: run this as root"
+            ):
+                replace.check_keepable(path)
+        finally:
+            os.seteuid(0)
+        os.chown(path, 1234, 0)
+        os.seteuid(1234)
+        try:
+            assert replace.check_keepable(path) is not None  # its owner, in its group (root's groups: 0)
+        finally:
+            os.seteuid(0)
+    finally:
+        shutil.rmtree(top)
 
 
 def test_rekey_with_new_password(site: Site, run_clara: Run, passwd_file: Callable[..., Path]) -> None:

@@ -8,89 +8,22 @@ and the test's temp dir, and for the password or plaintext in every
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
 import stat
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from clara_enc import editor, workspace
-from enc_support import CLARA, PASSWORD, Site
+from enc_support import PASSWORD, Site, Watch, alive, finish, gone, start
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 ADDED = b"added by the editor\n"
-
-
-class Watch:
-    """One watched run: the marker in the plaintext, the watcher's environment and report."""
-
-    def __init__(self, site: Site, watcher: Path, mode: str, as_pager: bool = False) -> None:
-        self.site = site
-        self.watcher = watcher
-        self.marker = f"PLAINTEXT-MARKER-{uuid.uuid4().hex}"
-        self.report_path = site.root / f"report-{uuid.uuid4().hex}.json"
-        self.since = time.time() - 1
-        scan = ["/tmp", "/var/tmp", str(site.root), os.environ.get("TMPDIR", "")]
-        self.env = {
-            "PAGER" if as_pager else "EDITOR": str(watcher),
-            "ENC_MODE": mode,
-            "ENC_MARKER": self.marker,
-            "ENC_SECRET": PASSWORD,
-            "ENC_SINCE": str(self.since),
-            "ENC_REPORT": str(self.report_path),
-            "ENC_SCAN": os.pathsep.join(p for p in scan if p),
-        }
-
-    def plaintext(self) -> bytes:
-        """The secret text the test starts from."""
-        return f"user: root\npassword: {self.marker}\n".encode()
-
-    def report(self) -> dict[str, Any]:
-        """What the watcher saw."""
-        data: dict[str, Any] = json.loads(self.report_path.read_text())
-        return data
-
-    def wait_ready(self, proc: subprocess.Popen[str], timeout: float = 60) -> None:
-        """Wait until the watcher (in a waiting mode) has written its report."""
-        ready = Path(f"{self.report_path}.ready")
-        deadline = time.monotonic() + timeout
-        while not ready.exists():
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "the editor never started"
-            time.sleep(0.05)
-
-    def leaks_now(self) -> list[str]:
-        """Files written since the start that hold the plaintext (after the command): the watcher's scan."""
-        report = Path(f"{self.report_path}.after")
-        env = {**os.environ, **self.env, "ENC_MODE": "scan", "ENC_REPORT": str(report)}
-        subprocess.run([str(self.watcher)], env=env, timeout=120, check=True)
-        leaks: list[str] = json.loads(report.read_text())["leaks"]
-        return leaks
-
-    def assert_clean(self) -> None:
-        """No leak seen during the run, none left after, and the memory workspace is gone."""
-        report = self.report()
-        assert report["leaks"] == [], report
-        assert report["cmdline_leaks"] == [], report
-        if "file" in report:
-            assert not Path(report["file"]).parent.exists(), "the plaintext workspace was left behind"
-        assert self.leaks_now() == []
-
-
-def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
-    """Start the real clara in its own process group (so a test can send it Ctrl-C)."""
-    return subprocess.Popen(
-        [CLARA, *args], env={**os.environ, **env}, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )
 
 
 @pytest.fixture
@@ -116,7 +49,11 @@ def test_edit_changes_file_without_leaks(enc_file: tuple[Site, Path], watcher: P
     watch.assert_clean()
     assert site.openssl_decrypt(path.read_bytes()) == watch.plaintext() + ADDED
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
-    assert [p.name for p in site.root.iterdir() if p.name.startswith((".secret", "secret"))] == ["secret.enc"]
+    lock = site.root / ".secret.enc.clara-lock"  # kept, empty once released (clara_core.locks)
+    assert lock.read_bytes() == b""
+    assert [p.name for p in site.root.iterdir() if p.name.startswith((".secret", "secret")) and p != lock] == [
+        "secret.enc"
+    ]
 
 
 def test_editor_with_arguments(enc_file: tuple[Site, Path], watcher: Path, run_clara: Run) -> None:
@@ -160,28 +97,6 @@ def test_editor_failure_keeps_old_file(
     watch.assert_clean()
 
 
-def _wait(proc: subprocess.Popen[str]) -> tuple[str, str]:
-    try:
-        return proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
-def _alive(pid: int) -> bool:
-    return Path(f"/proc/{pid}").exists()
-
-
-def _gone(pid: int, timeout: float = 10) -> bool:
-    deadline = time.monotonic() + timeout
-    while Path(f"/proc/{pid}").exists():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
-
 def test_ctrl_c_while_editing(enc_file: tuple[Site, Path], watcher: Path) -> None:
     """Ctrl-C (SIGINT to the whole process group) ends the editor; Clara cleans up and exits 130."""
     site, path = enc_file
@@ -193,7 +108,7 @@ def test_ctrl_c_while_editing(enc_file: tuple[Site, Path], watcher: Path) -> Non
         watch.wait_ready(proc)
         os.killpg(proc.pid, signal.SIGINT)
     finally:
-        _out, err = _wait(proc)
+        _out, err = finish(proc)
     assert proc.returncode == 130, err
     assert len(err.strip().splitlines()) == 1 and "left unchanged" in err
     assert path.read_bytes() == before
@@ -212,10 +127,10 @@ def test_clara_terminated_while_editing(enc_file: tuple[Site, Path], watcher: Pa
         watch.wait_ready(proc)
         os.kill(proc.pid, signum)
     finally:
-        _out, err = _wait(proc)
+        _out, err = finish(proc)
     assert proc.returncode == 128 + signum, err
     assert "interrupted" in err and "Traceback" not in err
-    assert _gone(watch.report()["pid"]), "the editor was left running"
+    assert gone(watch.report()["pid"]), "the editor was left running"
     assert path.read_bytes() == before
     watch.assert_clean()
 
@@ -273,11 +188,11 @@ def test_file_changed_while_editing(enc_file: tuple[Site, Path], watcher: Path) 
         path.write_bytes(theirs)
         Path(f"{watch.report_path}.go").touch()
     finally:
-        _out, err = _wait(proc)
+        _out, err = finish(proc)
     assert proc.returncode == 1, err
     assert "changed while you were editing" in err
     assert path.read_bytes() == theirs
-    saved = [p for p in site.root.iterdir() if p.name.startswith("secret.edit-") and p.name.endswith(".enc")]
+    saved = [p for p in site.root.iterdir() if p.name.startswith("secret.clara-conflict-") and p.name.endswith(".enc")]
     assert len(saved) == 1
     assert site.openssl_decrypt(saved[0].read_bytes()) == watch.plaintext() + ADDED
     watch.assert_clean()
@@ -312,7 +227,7 @@ def test_password_absent_from_cmdlines_while_encoding(site: Site) -> None:
                     seen += 1
                     assert PASSWORD.encode() not in line, line
     finally:
-        _out, err = _wait(proc)
+        _out, err = finish(proc)
     assert proc.returncode == 0, err
     assert seen > 0
 
@@ -383,9 +298,9 @@ def test_kill_9_of_clara_then_next_edit_cleans(enc_file: tuple[Site, Path], watc
         assert left.exists() and workspace.filesystem_type(left) in workspace.MEMORY_FILESYSTEMS
     finally:
         editor_pid = watch.report()["pid"]
-        if _alive(editor_pid):
+        if alive(editor_pid):
             os.kill(editor_pid, signal.SIGKILL)
-        _wait(proc)
+        finish(proc)
     assert path.read_bytes() == before
     again = Watch(site, watcher, "noop")
     assert run_clara("enc", "edit", str(path), env=again.env).returncode == 0

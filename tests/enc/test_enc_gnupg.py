@@ -74,8 +74,12 @@ def test_undecryptable_is_one_line(gpg_site: tuple[Site, GpgHome], run_clara: Ru
     assert done.returncode == 1 and "not an OpenPGP encrypted file" in done.stderr
 
 
-def test_rekey_from_openssl_to_gnupg(site: Site, gpg_home: GpgHome, run_clara: Run, clara_config: Callable[..., Path],
-                                     ) -> None:
+def test_rekey_from_openssl_to_gnupg(
+    site: Site,
+    gpg_home: GpgHome,
+    run_clara: Run,
+    clara_config: Callable[..., Path],
+) -> None:
     """``rekey --to gnupg -r KEY`` moves openssl files to OpenPGP, which gpg then opens."""
     enc = site.root / "move.enc"
     enc.write_bytes(site.openssl_encrypt(b"moving house\n"))
@@ -87,13 +91,15 @@ def test_rekey_from_openssl_to_gnupg(site: Site, gpg_home: GpgHome, run_clara: R
 
 def test_encrypted_master_file_serves_credentials(tmp_path: Path, gpg_home: GpgHome) -> None:
     """A gpg-encrypted master_passwd_file (readable by others: it is encrypted) serves credentials."""
-    made = gpg_home.run("--encrypt", "--armor", "--recipient", gpg_home.fingerprint,
-                        data=b"IMMUSER=admin\nIMMPASSWORD='bmc pass'\n")
+    made = gpg_home.run(
+        "--encrypt", "--armor", "--recipient", gpg_home.fingerprint, data=b"IMMUSER=admin\nIMMPASSWORD='bmc pass'\n"
+    )
     master = tmp_path / "master.asc"
     master.write_bytes(made.stdout)
     master.chmod(0o644)
-    store = GnupgStore(Config.from_dict({"common": {"master_passwd_file": str(master)},
-                                         "enc": {"gpg_home": str(gpg_home.home)}}))
+    store = GnupgStore(
+        Config.from_dict({"common": {"master_passwd_file": str(master)}, "enc": {"gpg_home": str(gpg_home.home)}})
+    )
     assert store.get("IMMUSER") == "admin"
     assert store.get("IMMPASSWORD") == "bmc pass"
     with pytest.raises(ClaraError, match="ASUPASSWD not found"):
@@ -124,8 +130,15 @@ def test_edit_with_gnupg_store(gpg_site: tuple[Site, GpgHome], watcher: Path, ru
     enc = site.root / "g.enc"
     enc.write_bytes(made.stdout)
     report = site.root / "report.json"
-    env = {"EDITOR": str(watcher), "ENC_MODE": "modify", "ENC_MARKER": "gpg text", "ENC_SECRET": "unused-secret",
-           "ENC_SINCE": "0", "ENC_REPORT": str(report), "ENC_SCAN": ""}
+    env = {
+        "EDITOR": str(watcher),
+        "ENC_MODE": "modify",
+        "ENC_MARKER": "gpg text",
+        "ENC_SECRET": "unused-secret",
+        "ENC_SINCE": "0",
+        "ENC_REPORT": str(report),
+        "ENC_SCAN": "",
+    }
     done = run_clara("enc", "edit", str(enc), env=env)
     assert done.returncode == 0, done.stderr
     out = gpg.run("--decrypt", data=enc.read_bytes())

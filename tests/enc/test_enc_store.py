@@ -95,11 +95,13 @@ def test_context_serves_credentials_through_the_plugin(encrypted_master: tuple[S
     """With ``[backends] secret_store = openssl``, the core's ``ctx.secret()`` (as BMC backends use it)
     reads the encrypted master file through this plugin, and masks the value in logs."""
     _site, master, key_file = encrypted_master
-    config = Config.from_dict({
-        "common": {"master_passwd_file": str(master)},
-        "enc": {"master_key_file": str(key_file)},
-        "backends": {"secret_store": "openssl"},
-    })
+    config = Config.from_dict(
+        {
+            "common": {"master_passwd_file": str(master)},
+            "enc": {"master_key_file": str(key_file)},
+            "backends": {"secret_store": "openssl"},
+        }
+    )
     plugins = PluginManager()
     plugins.add_plugin(clara_enc.plugin, "enc")
     ctx = Context(config=config, plugins=plugins)
@@ -109,8 +111,9 @@ def test_context_serves_credentials_through_the_plugin(encrypted_master: tuple[S
     assert sorted(plugins.registry().names("secret_store")) == ["gnupg", "openssl"]
 
 
-def test_cli_with_encrypted_master(encrypted_master: tuple[Site, Path, Path], clara_config: Callable[..., Path],
-                                   run_clara: Run) -> None:
+def test_cli_with_encrypted_master(
+    encrypted_master: tuple[Site, Path, Path], clara_config: Callable[..., Path], run_clara: Run
+) -> None:
     """``clara enc decode`` works when the master file itself is encrypted (key file in config)."""
     site, master, key_file = encrypted_master
     clara_config({"common": {"master_passwd_file": master}, "enc": {"master_key_file": key_file}})
@@ -158,8 +161,9 @@ def test_plain_master_file_with_a_utf8_bom_is_plain(site: Site) -> None:
 class _SiteOpenssl(OpensslStore):
     """A site's ``openssl`` store (registered with replaces=True): tags what it re-keys."""
 
-    def rekeyed(self, passwd_file: Path | None = None, digest: str | None = None,
-                recipients: Sequence[str] = ()) -> OpensslStore:
+    def rekeyed(
+        self, passwd_file: Path | None = None, digest: str | None = None, recipients: Sequence[str] = ()
+    ) -> OpensslStore:
         store = super().rekeyed(passwd_file, digest, recipients)
         store.site_rekeyed = True  # type: ignore[attr-defined]
         return store
@@ -175,8 +179,12 @@ class _SitePlugin:
 def test_rekey_cipher_from_the_registry(site: Site) -> None:
     """``clara enc rekey`` takes its store from the registry (a site's replacement included), re-keyed
     through SecretCipher.rekeyed when key options are given, and checks options by store name."""
-    config = Config.from_dict({"common": {"master_passwd_file": str(site.master), "digest_type": "sha256"},
-                               "backends": {"secret_store": "openssl"}})
+    config = Config.from_dict(
+        {
+            "common": {"master_passwd_file": str(site.master), "digest_type": "sha256"},
+            "backends": {"secret_store": "openssl"},
+        }
+    )
     plugins = PluginManager()
     plugins.add_plugin(_SitePlugin(), "site")
     plugins.add_plugin(clara_enc.plugin, "enc")  # loads after the site's: replaces=True still wins

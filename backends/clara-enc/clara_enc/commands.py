@@ -2,14 +2,18 @@
 
 Plaintext is only ever in memory, in the pager's pipe, or (``edit``) in a
 0600 file on a tmpfs removed whatever happens; ``decode`` is the one command
-that writes plaintext to disk, because it is asked to.
+that writes plaintext to disk, because it is asked to, through a 0600 temp
+file that the next command removes if ``decode`` was killed.
+
+``edit``, ``encode`` and ``rekey`` hold the lock of the encrypted file
+(:func:`clara_core.locks.exclusive`) while they work on it, so two of them
+never change one file at once.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import resource
 from pathlib import Path
 
@@ -17,8 +21,9 @@ import click
 
 from clara_core.cli import add_help_command, clara_context
 from clara_core.errors import ClaraError
+from clara_core.locks import exclusive
 from clara_core.protocols import SecretCipher
-from clara_enc import editor, files, foreground, pager
+from clara_enc import editor, files, foreground, pager, replace, workspace
 from clara_enc.selection import enc_cipher, rekey_cipher
 
 log = logging.getLogger("clara_enc")
@@ -49,6 +54,15 @@ def enc() -> None:
     _no_core_dumps()
 
 
+def _sweep(*paths: Path) -> None:
+    """Remove what killed ``clara enc`` commands left: temp files beside ``paths``, editor workspaces."""
+    removed = workspace.sweep_all()
+    for directory in sorted({files.resolved(path).parent for path in paths}):
+        removed.extend(replace.sweep(directory))
+    for left in removed:
+        log.warning("removed %s, left by a Clara process that was killed", left)
+
+
 def _cipher() -> SecretCipher:
     name, cipher = enc_cipher(clara_context())
     log.debug("enc: secret store %s", name)
@@ -64,6 +78,7 @@ def show(file: str) -> None:
     file. With PAGER unset and no terminal, it goes to standard output.
     """
     path = files.require_enc(file)
+    _sweep(path)
     data = files.read(path)
     with foreground.guard_signals():
         pager.page(files.decrypt(_cipher(), path, data))
@@ -75,27 +90,30 @@ def edit(file: str) -> None:
     """Create or edit the encrypted FILE (suffix .enc) with $EDITOR.
 
     The plaintext lives in a 0600 file on a tmpfs (/dev/shm), removed however
-    the editor ends. FILE is rewritten atomically, only when the editor exits
-    0 and the text changed; otherwise it is left as it was.
+    the editor ends. FILE is rewritten atomically, keeping its owner and
+    mode, only when the editor exits 0 and the text changed; otherwise it is
+    left as it was. FILE is locked meanwhile: another 'clara enc edit' of it
+    is refused. If something else rewrites FILE during the edit, it is kept
+    and your version is saved, encrypted, beside it.
     """
     path = files.require_enc(file)
-    old = files.read_if_exists(path)
-    if old is None and not path.parent.is_dir():
+    target = files.resolved(path)
+    if not target.parent.is_dir():
         raise ClaraError(f"cannot create {path}: no such directory {path.parent}")
-    cipher = _cipher()
-    with foreground.guard_signals():
-        plaintext = b"" if old is None else files.decrypt(cipher, path, old)
-        edited = editor.edit_text(plaintext, files.plain_name(path).name or "text", file)
-        if edited == plaintext:
-            click.echo(f"{file}: unchanged", err=True)
-            return
-        ciphertext = cipher.encrypt(edited)
-        del edited, plaintext
-        if files.read_if_exists(path) != old:
-            conflict = path.with_name(f"{files.plain_name(path).name}.edit-{os.getpid()}.enc")
-            files.write_atomic(conflict, ciphertext, keep_mode=False)
-            raise ClaraError(f"{file} changed while you were editing: your version is saved, encrypted, in {conflict}")
-        files.write_atomic(path, ciphertext)
+    with exclusive(target, "edited"):
+        _sweep(path)
+        old = files.read_if_exists(path)
+        replace.check_keepable(target)
+        cipher = _cipher()
+        with foreground.guard_signals():
+            plaintext = b"" if old is None else files.decrypt(cipher, path, old)
+            edited = editor.edit_text(plaintext, files.plain_name(path).name or "text", file)
+            if edited == plaintext:
+                click.echo(f"{file}: unchanged", err=True)
+                return
+            ciphertext = cipher.encrypt(edited)
+            del edited, plaintext
+            files.replace_if_unchanged(path, old, ciphertext)
     log.info("enc: edited %s", path)
 
 
@@ -104,23 +122,26 @@ def edit(file: str) -> None:
 def encode(file: str) -> None:
     """Encrypt FILE into FILE.enc (FILE must not end with .enc).
 
-    FILE.enc is replaced atomically; it is left untouched when it already
-    holds the same text.
+    FILE.enc is replaced atomically, keeping its owner and mode (a new one is
+    0600); it is left untouched when it already holds the same text.
     """
     path = files.refuse_enc(file)
-    plaintext = files.read(path)
     target = Path(f"{file}{files.SUFFIX}")
+    _sweep(target)
+    plaintext = files.read(path)
     cipher = _cipher()
-    existing = files.read_if_exists(target)
-    if existing is not None:
-        try:
-            same = cipher.decrypt(existing) == plaintext
-        except ClaraError:
-            same = False
-        if same:
-            click.echo(f"{target}: unchanged", err=True)
-            return
-    files.write_atomic(target, cipher.encrypt(plaintext))
+    with exclusive(files.resolved(target), "changed"), foreground.guard_signals():
+        existing = files.read_if_exists(target)
+        if existing is not None:
+            replace.check_keepable(target)
+            try:
+                same = cipher.decrypt(existing) == plaintext
+            except ClaraError:
+                same = False
+            if same:
+                click.echo(f"{target}: unchanged", err=True)
+                return
+        files.write_atomic(target, cipher.encrypt(plaintext))
     log.info("enc: encoded %s", target)
 
 
@@ -128,13 +149,17 @@ def encode(file: str) -> None:
 @click.argument("file")
 @click.option("-f", "--force", is_flag=True, help="Overwrite the plain file even if it differs.")
 def decode(file: str, force: bool) -> None:
-    """Decrypt FILE (suffix .enc) into the same name without .enc (mode 0600).
+    """Decrypt FILE (suffix .enc) into the same name without .enc (a new file is mode 0600).
 
     An existing plain file that differs from the decrypted text is kept
-    (it may hold edits) unless --force is given.
+    (it may hold edits) unless --force is given; it is then replaced
+    keeping its owner and mode. The plaintext is written to a 0600 temp
+    file renamed into place: if decode is killed, the next 'clara enc'
+    command in that directory removes it.
     """
     path = files.require_enc(file)
     target = files.plain_name(path)
+    _sweep(path, target)
     plaintext = files.decrypt(_cipher(), path)
     existing = files.read_if_exists(target)
     if existing == plaintext:
@@ -142,17 +167,28 @@ def decode(file: str, force: bool) -> None:
         return
     if existing is not None and not force:
         raise ClaraError(f"{target} exists and differs from the content of {file}: add --force to overwrite it")
-    files.write_atomic(target, plaintext, keep_mode=False)
+    with foreground.guard_signals():
+        files.write_atomic(target, plaintext)
     log.info("enc: decoded %s", path)
 
 
 @enc.command(short_help="Re-encrypt files with a new password or recipients.")
 @click.argument("files_", metavar="FILE...", nargs=-1, required=True)
-@click.option("--new-passwd-file", type=click.Path(dir_okay=False, path_type=Path), metavar="PATH",
-              help="openssl: a master file (mode 0600) whose ASUPASSWD is the new password.")
+@click.option(
+    "--new-passwd-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="PATH",
+    help="openssl: a master file (mode 0600) whose ASUPASSWD is the new password.",
+)
 @click.option("--digest", metavar="NAME", help="openssl: the new PBKDF2 digest (default: [common] digest_type).")
-@click.option("-r", "--recipient", "recipients", multiple=True, metavar="KEY",
-              help="gnupg: a new recipient; repeat for several (default: [enc] gpg_recipients).")
+@click.option(
+    "-r",
+    "--recipient",
+    "recipients",
+    multiple=True,
+    metavar="KEY",
+    help="gnupg: a new recipient; repeat for several (default: [enc] gpg_recipients).",
+)
 @click.option("--to", "to_backend", metavar="STORE", help="Re-encrypt for this store (openssl, gnupg...).")
 def rekey(
     files_: tuple[str, ...],
@@ -172,7 +208,12 @@ def rekey(
     ctx = clara_context()
     name, current = enc_cipher(ctx)
     target = rekey_cipher(ctx, to_backend or name, new_passwd_file, digest, recipients)
-    with foreground.guard_signals():
+    _sweep(*paths)
+    with contextlib.ExitStack() as locks, foreground.guard_signals():
+        for real in sorted({files.resolved(path) for path in paths}):
+            locks.enter_context(exclusive(real, "changed"))
+        for path in paths:
+            replace.check_keepable(path)
         plaintexts = [files.decrypt(current, path) for path in paths]
         ciphertexts = [target.encrypt(text) for text in plaintexts]
         del plaintexts

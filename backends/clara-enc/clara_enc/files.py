@@ -1,13 +1,15 @@
-"""File handling for ``clara enc``: the seed's suffix rules, reads, atomic writes."""
+"""File handling for ``clara enc``: the seed's suffix rules, reads, atomic replacement."""
 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from clara_core.errors import ClaraError, UsageError
 from clara_core.protocols import SecretCipher
-from clara_core.secrets import read_regular, write_private
+from clara_core.secrets import read_regular
+from clara_enc import replace
 from clara_enc.opensslfmt import DecryptError
 
 SUFFIX = ".enc"
@@ -60,22 +62,28 @@ def decrypt(cipher: SecretCipher, path: Path, data: bytes | None = None) -> byte
         raise ClaraError(f"{path}: {exc}") from None
 
 
-def write_atomic(path: Path, data: bytes, keep_mode: bool = True) -> None:
-    """Replace ``path`` (the target of a symlink) by ``data`` atomically.
+def resolved(path: Path) -> Path:
+    """The file ``path`` names (symlinks followed): the one that is locked and replaced."""
+    return Path(os.path.realpath(path))
 
-    The new file is written beside it with mode 0600 then renamed over it;
-    with ``keep_mode`` an existing file's permission bits are kept (an
-    encrypted file may be group-readable; a plaintext one stays 0600). On
-    any failure the old file is left as it was.
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` (the target of a symlink) by ``data`` atomically, keeping its owner,
+    group and mode (a new file is 0600); on any failure the old file is left as it was."""
+    replace.write(path, data)
+
+
+def replace_if_unchanged(path: Path, expected: bytes | None, data: bytes) -> None:
+    """Replace ``path`` by ``data`` if it still holds ``expected`` (None: still absent).
+
+    Otherwise something that takes no lock (git, scp, an editor) changed it
+    meanwhile: its version stays, ``data`` is saved beside it in a new 0600
+    file ``<name>.clara-conflict-<time>.enc``, and a one-line error says where.
     """
-    target = Path(os.path.realpath(path))
-    old: os.stat_result | None = None
-    if keep_mode:
-        try:
-            old = target.stat()
-        except OSError:
-            old = None
-    try:
-        write_private(target, data, like=old)
-    except OSError as exc:
-        raise ClaraError(f"cannot write {path}: {exc.strerror}") from None
+    if read_if_exists(path) != expected:
+        target = resolved(path)
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        stem = target.name.removesuffix(SUFFIX)
+        saved = replace.write_new(target.with_name(f"{stem}.clara-conflict-{stamp}{SUFFIX}"), data)
+        raise ClaraError(f"{path} changed while you were editing: your version is saved, encrypted, in {saved}")
+    write_atomic(path, data)

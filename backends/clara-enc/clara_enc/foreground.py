@@ -62,9 +62,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-def run(
-    argv: Sequence[str], env: Mapping[str, str], what: str, feed: bytes | None = None, hint: str = ""
-) -> int:
+def run(argv: Sequence[str], env: Mapping[str, str], what: str, feed: bytes | None = None, hint: str = "") -> int:
     """Run ``argv`` (no shell) in the foreground; write ``feed`` to its stdin if given.
 
     Returns the exit status (negative: killed by that signal). A program

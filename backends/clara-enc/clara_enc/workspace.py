@@ -68,7 +68,8 @@ def memory_dir() -> Path:
     raise ClaraError(f"no writable memory-backed directory (tmpfs) to keep the plaintext in (tried {tried})")
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (on this machine)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -95,9 +96,18 @@ def sweep_stale(base: Path) -> list[Path]:
                 continue
         except OSError:
             continue
-        if not _pid_alive(int(parts[0])):
+        if not pid_alive(int(parts[0])):
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry)
+    return removed
+
+
+def sweep_all() -> list[Path]:
+    """:func:`sweep_stale` in every candidate directory that exists."""
+    removed: list[Path] = []
+    for base in candidates():
+        if base.is_dir():
+            removed.extend(sweep_stale(base))
     return removed
 
 
