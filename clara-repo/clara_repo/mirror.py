@@ -4,7 +4,9 @@ Suites come from ``[repo] suites`` of each distribution; each suite is a
 section of ``repos.ini`` (``[repo] repos_ini``, by default
 ``/etc/clara/repos.ini``) with ``server``, ``mirror_dir``, ``suite_name``,
 ``sections``, ``archs``, ``method`` and ``mirror_root``; a key missing there
-is read from ``[repo-<dist>]``/``[repo]`` as the seed did. Optional keys:
+is read from ``[repo-<dist>]``/``[repo]`` as the seed did. repos.ini is read
+as config.ini is (``%(name)s``, ``%%`` and ``[DEFAULT]``, as the seed's
+ConfigParser did). Optional keys:
 ``keyring`` (verify the remote Release with it; otherwise it is not checked,
 as in the seed) and, for reprepro-update, ``sign_with`` (default ``[repo]
 gpg_key``) to sign the re-exported indices.
@@ -15,13 +17,13 @@ Both backends publish through :func:`clara_repo.publish.publish`.
 from __future__ import annotations
 
 import abc
-import configparser
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from clara_core.config import Config, read_file
 from clara_core.errors import ClaraError, ConfigError, UsageError
 from clara_repo import gpg
 from clara_repo.publish import publish
@@ -79,30 +81,30 @@ class MirrorSync(abc.ABC):
         valid = self.suites_of(dist)
         for suite in suites:
             if suite not in valid:
-                raise UsageError(f"{suite} is not a valid suite from distribution {dist}. "
-                                 f"Valid suites are: {','.join(valid) or 'none ([repo] suites is empty)'}")
+                raise UsageError(
+                    f"{suite} is not a valid suite from distribution {dist}. "
+                    f"Valid suites are: {','.join(valid) or 'none ([repo] suites is empty)'}"
+                )
         return [(s, dist) for s in (suites or valid)]
 
-    def repos_ini(self) -> configparser.ConfigParser:
-        """The parsed ``repos.ini``."""
+    def repos_ini(self) -> Config:
+        """The parsed ``repos.ini``, read as config.ini is: ``%(name)s`` and ``%%`` expanded as
+        ConfigParser's ``BasicInterpolation`` did for the original, ``[DEFAULT]`` seen in every
+        section; a lone ``%`` or a reference to no key is a one-line error when the key is read."""
         path = Path(self.config.get("repo", "repos_ini", default=DEFAULT_REPOS_INI))
         if not path.is_file():
             raise ClaraError(f"File {path} not found.")
-        parser = configparser.ConfigParser(interpolation=None)
-        try:
-            parser.read(path, encoding="utf-8")
-        except configparser.Error as exc:
-            raise ConfigError(f"{path}: {str(exc).splitlines()[0]}") from None
-        return parser
+        return Config([read_file(path)])
 
-    def resolve(self, repos: configparser.ConfigParser, suite: str, dist: str) -> Suite:
+    def resolve(self, repos: Config, suite: str, dist: str) -> Suite:
         """Every key of ``suite``: repos.ini first, then ``[repo-<dist>]``/``[repo]``."""
         if not repos.has_section(suite):
             raise ConfigError(f"Suite '{suite}' of {dist} has no section in repos.ini")
 
         def get(key: str, default: str | None = None) -> str:
-            if repos.has_option(suite, key):
-                return repos.get(suite, key).strip()
+            found: str | None = repos.get(suite, key, default=None)
+            if found is not None:
+                return found.strip()
             value = self.config.get("repo", key, dist, default=default)
             if value is None:
                 raise ConfigError(f"Value '{key}' not found in section '{suite}'")
@@ -110,10 +112,16 @@ class MirrorSync(abc.ABC):
 
         keyring = get("keyring", "")
         return Suite(
-            name=suite, dist=dist, server=get("server"), mirror_dir=get("mirror_dir", ""),
-            suite_name=get("suite_name", suite), sections=words(get("sections", "main")).split(),
-            archs=words(get("archs", "amd64")).split(), method=get("method", "http"),
-            mirror_root=Path(get("mirror_root")), keyring=Path(keyring) if keyring else None,
+            name=suite,
+            dist=dist,
+            server=get("server"),
+            mirror_dir=get("mirror_dir", ""),
+            suite_name=get("suite_name", suite),
+            sections=words(get("sections", "main")).split(),
+            archs=words(get("archs", "amd64")).split(),
+            method=get("method", "http"),
+            mirror_root=Path(get("mirror_root")),
+            keyring=Path(keyring) if keyring else None,
             sign_with=get("sign_with", "") or get("gpg_key", ""),
         )
 
@@ -142,15 +150,29 @@ class DebmirrorSync(MirrorSync):
 
     def fetch(self, suite: Suite, staging: Path) -> None:
         """Run debmirror for one suite."""
-        check = [f"--keyring={suite.keyring}"] if suite.keyring else ["--ignore-release-gpg",
-                                                                       "--ignore-missing-release"]
+        check = (
+            [f"--keyring={suite.keyring}"] if suite.keyring else ["--ignore-release-gpg", "--ignore-missing-release"]
+        )
         if suite.keyring and not suite.keyring.is_file():
             raise ClaraError(f"{suite.keyring}: no such keyring file (repos.ini [{suite.name}] keyring)")
-        run(["debmirror", "--diff=none", "--nosource", "--rsync-extra=none", *check, f"--method={suite.method}",
-             f"--arch={','.join(suite.archs)}", f"--host={suite.server}",
-             f"--root={suite.mirror_dir or '/'}", f"--dist={suite.suite_name}",
-             f"--section={','.join(suite.sections)}", str(staging)],
-            env=self.gpg_env(suite), what=f"debmirror {suite.name}")
+        run(
+            [
+                "debmirror",
+                "--diff=none",
+                "--nosource",
+                "--rsync-extra=none",
+                *check,
+                f"--method={suite.method}",
+                f"--arch={','.join(suite.archs)}",
+                f"--host={suite.server}",
+                f"--root={suite.mirror_dir or '/'}",
+                f"--dist={suite.suite_name}",
+                f"--section={','.join(suite.sections)}",
+                str(staging),
+            ],
+            env=self.gpg_env(suite),
+            what=f"debmirror {suite.name}",
+        )
 
 
 class RepreproUpdateSync(MirrorSync):
@@ -185,9 +207,16 @@ class RepreproUpdateSync(MirrorSync):
         (base / "conf" / "distributions").write_text(
             f"Codename: {suite.suite_name}\nSuite: {suite.suite_name}\nLabel: {suite.name}\n"
             f"Architectures: {archs}\nComponents: {components}\nUpdate: clara-remote\n{sign}"
-            "DebIndices: Packages Release . .gz\n", encoding="utf-8")
+            "DebIndices: Packages Release . .gz\n",
+            encoding="utf-8",
+        )
         (base / "conf" / "updates").write_text(
             f"Name: clara-remote\nMethod: {suite.url}\nSuite: {suite.suite_name}\nComponents: {components}\n"
-            f"Architectures: {archs}\nVerifyRelease: {verify}\n", encoding="utf-8")
-        run(["reprepro", "--basedir", str(base), "--outdir", str(staging), "--noskipold", "update",
-             suite.suite_name], env=env, what=f"reprepro update {suite.name}")
+            f"Architectures: {archs}\nVerifyRelease: {verify}\n",
+            encoding="utf-8",
+        )
+        run(
+            ["reprepro", "--basedir", str(base), "--outdir", str(staging), "--noskipold", "update", suite.suite_name],
+            env=env,
+            what=f"reprepro update {suite.name}",
+        )

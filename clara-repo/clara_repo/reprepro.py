@@ -1,20 +1,23 @@
 """The ``reprepro`` package_repo backend: a signed local Debian repository.
 
 Every change runs inside :meth:`RepreproRepo._transaction`: the repository is
-locked, reprepro's database and the indices are saved first, and on any
-failure they are put back and the pool files added since removed, so a
-failed ``add``, ``del``, ``copy`` or ``move`` leaves the repository as it was
-and still valid. Inside a transaction reprepro runs with
-``--keepunreferencedfiles`` (a rollback may need the files a removal or a
-newer version no longer references); ``reprepro deleteunreferenced`` clears
-them once the whole operation has succeeded.
+locked (:func:`clara_core.locks.exclusive`: a second command is refused with
+the holder's pid), the change is journaled and reprepro's database and the
+indices are saved first (:mod:`clara_repo.journal`); on any failure they are
+put back and the pool files added since removed, so a failed ``add``,
+``del``, ``copy`` or ``move`` leaves the repository as it was and still
+valid. A killed command is rolled back by the next one. Inside a transaction
+reprepro runs with ``--keepunreferencedfiles`` (a rollback may need the files
+a removal or a newer version no longer references) and exports nothing; the
+indices are exported and signed once at the end, then ``reprepro
+deleteunreferenced`` clears the unused files. ``add`` gives consecutive .deb
+files to one ``includedeb`` run.
 """
 
 from __future__ import annotations
 
 import builtins
 import contextlib
-import fcntl
 import logging
 import shlex
 import shutil
@@ -24,8 +27,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from clara_core.errors import ClaraError, UsageError
+from clara_core.locks import LockedError, exclusive
 from clara_core.protocols import PackageEntry
-from clara_repo import distributions, gpg
+from clara_repo import distributions, gpg, journal
 from clara_repo.runner import run
 from clara_repo.settings import RepoSettings
 
@@ -36,13 +40,23 @@ log = logging.getLogger(__name__)
 
 _FORMAT = "${$codename}|${$component}|${$architecture}|${package}|${version}|${$source}|${Filename}|${Directory}\\n"
 _KINDS = {".deb": "includedeb", ".udeb": "includeudeb", ".dsc": "includedsc", ".changes": "include"}
+_BATCHED = ("includedeb", "includeudeb")  # the reprepro actions that take several files
+#: The most files given to one reprepro run (an argument list stays far below the system's limit).
+BATCH = 500
 NOT_A_PACKAGE = "File is not a *.deb *.dsc or *.changes"
 
 
-def _pool_files(settings: RepoSettings) -> set[Path]:
-    """Every file of the published pool."""
-    pool = settings.outdir / "pool"
-    return {p for p in pool.rglob("*") if p.is_file()} if pool.is_dir() else set()
+def batches(files: Sequence[Path]) -> list[tuple[str, list[Path]]]:
+    """The reprepro runs that add ``files`` in their order: consecutive .deb (or .udeb) files in
+    one ``includedeb`` run (at most :data:`BATCH` each), a ``.dsc`` or ``.changes`` per run."""
+    runs: list[tuple[str, list[Path]]] = []
+    for path in files:
+        action = _KINDS[path.suffix]
+        if runs and runs[-1][0] == action and action in _BATCHED and len(runs[-1][1]) < BATCH:
+            runs[-1][1].append(path)
+        else:
+            runs.append((action, [path]))
+    return runs
 
 
 def _not_initialised(dist: str) -> ClaraError:
@@ -86,14 +100,20 @@ class RepreproRepo:
         settings = self.settings(dist)
         if not distributions.has_dist(settings):
             raise _not_initialised(dist)
+        self._settle(settings)
         return settings
 
     def reprepro(self, settings: RepoSettings, *args: str, what: str | None = None) -> str:
-        """Run reprepro on the repository of ``settings``; return its standard output."""
-        cmd = ["reprepro", "--basedir", str(settings.repo_dir), "--outdir", str(settings.outdir)]
-        if self._in_transaction:  # a rollback needs every pool file the saved database references
-            cmd.append("--keepunreferencedfiles")
-        cmd += args
+        """Run reprepro on the repository of ``settings``; return its standard output.
+
+        Inside a transaction it keeps unreferenced files (a rollback needs every pool file the
+        saved database references) and exports nothing: the transaction exports and signs once.
+        """
+        flags = ["--keepunreferencedfiles", "--export=silent-never"] if self._in_transaction else []
+        return self._run(settings, [*flags, *args], what=what)
+
+    def _run(self, settings: RepoSettings, args: Sequence[str], what: str | None = None) -> str:
+        cmd = ["reprepro", "--basedir", str(settings.repo_dir), "--outdir", str(settings.outdir), *args]
         done = run(cmd, env=settings.gpg_env(), what=what or f"reprepro {args[0] if args else ''}".strip())
         return done.stdout.decode("utf-8", "replace")
 
@@ -113,31 +133,51 @@ class RepreproRepo:
 
     @contextlib.contextmanager
     def _transaction(self, *all_settings: RepoSettings) -> Iterator[None]:
-        """Lock the repositories and roll their databases back on failure."""
+        """Lock the repositories, journal the change, sign the indices once at the end; roll the
+        databases back on failure (the next command does it when this one is killed)."""
         bases: dict[Path, RepoSettings] = {}
         for settings in all_settings:
             bases.setdefault(settings.repo_dir, settings)
+        for settings in bases.values():
+            self.prepare_signing(settings)
         with contextlib.ExitStack() as stack:
-            for base, settings in bases.items():
-                self.prepare_signing(settings)
-                lock = stack.enter_context((base / ".clara-lock").open("a"))
-                fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-            backups = {base: self._backup(settings) for base, settings in bases.items()}
-            pools = {base: _pool_files(settings) for base, settings in bases.items()}
+            for base in sorted(bases):
+                stack.enter_context(exclusive(base, "changed"))
+                journal.recover(base)
+            records: dict[Path, journal.Record] = {}
             self._in_transaction += 1
             try:
-                yield
-            except BaseException:
                 for base, settings in bases.items():
-                    self._rollback(settings, backups[base], pools[base])
+                    records[base] = journal.begin(base, settings.outdir)
+                yield
+                for base, settings in bases.items():
+                    dists = [s.dist for s in all_settings if s.repo_dir == base]
+                    self._run(settings, ["export", *dict.fromkeys(dists)], what="exporting and signing the indices")
+            except BaseException:
+                for record in records.values():
+                    journal.rollback(record)
                 raise
             finally:
                 self._in_transaction -= 1
-            for saved in backups.values():
-                for path in saved.values():
-                    shutil.rmtree(path, ignore_errors=True)
+            for record in records.values():
+                journal.commit(record)
             for settings in bases.values():
                 self._delete_unreferenced(settings)
+
+    @contextlib.contextmanager
+    def _locked(self, settings: RepoSettings) -> Iterator[None]:
+        """Hold the repository's lock (after finishing what a killed command left)."""
+        settings.repo_dir.parent.mkdir(parents=True, exist_ok=True)
+        with exclusive(settings.repo_dir, "changed"):
+            journal.recover(settings.repo_dir)
+            yield
+
+    def _settle(self, settings: RepoSettings) -> None:
+        """Before reading a repository: roll back what a killed command left, unless another
+        command holds the lock (it does that itself)."""
+        if journal.journal_path(settings.repo_dir).exists():
+            with contextlib.suppress(LockedError), self._locked(settings):
+                pass
 
     def _delete_unreferenced(self, settings: RepoSettings) -> None:
         """Remove the pool files the committed operation no longer references (a failure only warns:
@@ -146,35 +186,6 @@ class RepreproRepo:
             self.reprepro(settings, "deleteunreferenced", what="reprepro deleteunreferenced")
         except ClaraError as exc:
             log.warning("%s (unused files stay in %s/pool)", exc, settings.outdir)
-
-    @staticmethod
-    def _backup(settings: RepoSettings) -> dict[Path, Path]:
-        """Copy reprepro's database and the published indices aside: {original: copy}."""
-        saved: dict[Path, Path] = {}
-        for tree in (settings.repo_dir / "db", settings.outdir / "dists"):
-            if tree.is_dir():
-                copy = tree.with_name(f"{tree.name}.clara-backup")
-                shutil.rmtree(copy, ignore_errors=True)
-                shutil.copytree(tree, copy, symlinks=True)
-                saved[tree] = copy
-        return saved
-
-    @staticmethod
-    def _rollback(settings: RepoSettings, saved: dict[Path, Path], pool_before: set[Path]) -> None:
-        """Put the database and indices back, then remove the pool files added since."""
-        for tree, copy in saved.items():
-            old = tree.with_name(f"{tree.name}.clara-failed")
-            shutil.rmtree(old, ignore_errors=True)
-            if tree.exists():
-                tree.rename(old)
-            copy.rename(tree)
-            shutil.rmtree(old, ignore_errors=True)
-        for path in _pool_files(settings) - pool_before:
-            log.debug("rollback: removing %s", path)
-            path.unlink(missing_ok=True)
-            with contextlib.suppress(OSError):  # only empty directories go
-                path.parent.rmdir()
-                path.parent.parent.rmdir()
 
     def entries(self, settings: RepoSettings, pattern: str | None = None) -> list[Entry]:
         """Every package of the distribution (whose name matches the glob ``pattern``)."""
@@ -197,12 +208,19 @@ class RepreproRepo:
         """Write the distribution's stanza in ``conf/distributions`` and export it (signed)."""
         settings = self.settings(dist)
         self.ctx.config.get("repo", "gpg_key", dist)  # required: the seed's repositories are signed
-        conf = distributions.conf_file(settings)
         if distributions.has_dist(settings) and not force:
-            raise ClaraError(f"The repository '{settings.repo_dir}' already exists for {dist}: "
-                             "add --force to rewrite its configuration")
+            raise ClaraError(
+                f"The repository '{settings.repo_dir}' already exists for {dist}: "
+                "add --force to rewrite its configuration"
+            )
         self.prepare_signing(settings)
         created = not settings.repo_dir.exists()
+        with self._locked(settings):
+            self._init_locked(settings, created)
+
+    def _init_locked(self, settings: RepoSettings, created: bool) -> None:
+        dist = settings.dist
+        conf = distributions.conf_file(settings)
         old = conf.read_text(encoding="utf-8") if conf.is_file() else None
         try:
             conf.parent.mkdir(parents=True, exist_ok=True)
@@ -234,11 +252,10 @@ class RepreproRepo:
         has_component = any(f in ("-C", "--component") or f.startswith("--component=") for f in extra)
         first_component = settings.components.split()[0]
         with self._transaction(settings):
-            for path in files:
-                action = _KINDS[path.suffix]
+            for action, batch in batches(files):
                 component = ["-C", first_component] if action == "includedsc" and not has_component else []
-                self.reprepro(settings, *extra, *component, action, dist, str(path.resolve()),
-                              what=f"adding {path.name}")
+                what = f"adding {batch[0].name}" if len(batch) == 1 else f"adding {len(batch)} {batch[0].suffix} files"
+                self.reprepro(settings, *extra, *component, action, dist, *(str(p.resolve()) for p in batch), what=what)
 
     def remove(self, dist: str, names: Sequence[str]) -> None:
         """Remove packages; a source name removes its binaries too."""
@@ -249,7 +266,8 @@ class RepreproRepo:
             binaries = [e for e in entries if e.arch != "source" and e.name == name]
             # a source name: the source package, or the source of binaries without their .dsc here
             is_source = any(e.arch == "source" and e.name == name for e in entries) or (
-                not binaries and any(e.source == name for e in entries))
+                not binaries and any(e.source == name for e in entries)
+            )
             if is_source:
                 plan.append(("removesrc", name))
             if any(not is_source or e.source != name for e in binaries):
@@ -266,8 +284,7 @@ class RepreproRepo:
 
     def dists(self) -> builtins.list[str]:
         """The allowed distributions whose reprepro configuration has a stanza (``clara repo init``)."""
-        return [dist for dist in self.ctx.config.allowed_distributions()
-                if distributions.has_dist(self.settings(dist))]
+        return [dist for dist in self.ctx.config.allowed_distributions() if distributions.has_dist(self.settings(dist))]
 
     def search(self, keyword: str) -> builtins.list[PackageEntry]:
         """Packages of every initialised allowed distribution whose name contains ``keyword``."""
@@ -290,12 +307,18 @@ class RepreproRepo:
     def move(self, dist: str, package: str, from_dist: str) -> None:
         """Copy ``package`` to ``dist``, then remove it from ``from_dist``."""
         with self._copy_or_move(dist, package, from_dist) as (source, _target, is_source):
-            self.reprepro(source, "removesrc" if is_source else "remove", from_dist, package,
-                          what=f"removing {package} from {from_dist}")
+            self.reprepro(
+                source,
+                "removesrc" if is_source else "remove",
+                from_dist,
+                package,
+                what=f"removing {package} from {from_dist}",
+            )
 
     @contextlib.contextmanager
-    def _copy_or_move(self, dist: str, package: str, from_dist: str
-                      ) -> Iterator[tuple[RepoSettings, RepoSettings, bool]]:
+    def _copy_or_move(
+        self, dist: str, package: str, from_dist: str
+    ) -> Iterator[tuple[RepoSettings, RepoSettings, bool]]:
         if dist == from_dist:
             raise UsageError(f"{package}: source and destination are both {dist}")
         target = self._initialised(dist)
@@ -308,13 +331,21 @@ class RepreproRepo:
             entries = [e for e in entries if e.name == package]
         with self._transaction(target, source):
             if (source.repo_dir, source.outdir) == (target.repo_dir, target.outdir):
-                self.reprepro(target, "copysrc" if is_source else "copy", dist, from_dist, package,
-                              what=f"copying {package}")
+                self.reprepro(
+                    target, "copysrc" if is_source else "copy", dist, from_dist, package, what=f"copying {package}"
+                )
             else:
                 for entry in entries:
                     action = "includedsc" if entry.arch == "source" else "includedeb"
-                    self.reprepro(target, "-C", entry.component, action, dist,
-                                  str(source.outdir / entry.filename), what=f"copying {package}")
+                    self.reprepro(
+                        target,
+                        "-C",
+                        entry.component,
+                        action,
+                        dist,
+                        str(source.outdir / entry.filename),
+                        what=f"copying {package}",
+                    )
             yield source, target, is_source
 
     def push(self, dist: str) -> None:
@@ -331,5 +362,7 @@ class RepreproRepo:
             if entry.arch == "source" and entry.name == name:
                 return settings.outdir / entry.filename
         available = sorted({e.name for e in self.entries(settings) if e.arch == "source"})
-        raise ClaraError(f"Package {name} not found in {dist} (source packages there: "
-                         f"{', '.join(available) or 'none'}). Select an available package and re-run clara.")
+        raise ClaraError(
+            f"Package {name} not found in {dist} (source packages there: "
+            f"{', '.join(available) or 'none'}). Select an available package and re-run clara."
+        )

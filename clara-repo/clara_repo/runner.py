@@ -28,7 +28,13 @@ PROVIDERS = {
 
 def explain(stderr: str, returncode: int = 1) -> str:
     """The most telling line of a program's error output."""
-    noise = ("There have been errors!", "To ignore use --ignore=")
+    noise = (
+        "There have been errors!",
+        "To ignore use --ignore=",
+        # reprepro run with --export=never (clara exports once at the end of a change)
+        "Warning: database ",
+        "Changes will only be visible after the next 'export'",
+    )
     lines = [line.strip() for line in stderr.splitlines() if line.strip() and not line.strip().startswith(noise)]
     for line in lines:
         if line.startswith(("ERROR", "E:", "gpg: error", "dpkg-source: error")) or "error:" in line.lower():
@@ -56,9 +62,14 @@ def run(
     full_env = {**os.environ, **(env or {})}
     try:
         done = subprocess.run(
-            list(args), env=full_env, cwd=cwd, input=input,
+            list(args),
+            env=full_env,
+            cwd=cwd,
+            input=input,
             stdin=None if input is not None else subprocess.DEVNULL,
-            capture_output=capture, pass_fds=tuple(pass_fds), check=False,
+            capture_output=capture,
+            pass_fds=tuple(pass_fds),
+            check=False,
         )
     except FileNotFoundError:
         package = PROVIDERS.get(program, program)

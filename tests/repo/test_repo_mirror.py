@@ -26,8 +26,10 @@ def servers() -> Iterator[list[HttpServer]]:
 
 
 def _apt_install(lab: RepoLab, url: str, *names: str) -> Path:
-    apt = make_apt_root(lab.tmp / f"apt-{len(list(lab.tmp.glob('apt-*')))}",
-                        f"deb [signed-by={lab.key.public_keyring}] {url} calibre8 main")
+    apt = make_apt_root(
+        lab.tmp / f"apt-{len(list(lab.tmp.glob('apt-*')))}",
+        f"deb [signed-by={lab.key.public_keyring}] {url} calibre8 main",
+    )
     update = apt.run("update")
     assert update.returncode == 0 and "W:" not in update.stderr and "E:" not in update.stderr, update.stderr
     install = apt.run("install", "-y", "--no-install-recommends", *names)
@@ -36,8 +38,9 @@ def _apt_install(lab: RepoLab, url: str, *names: str) -> Path:
 
 
 @pytest.mark.parametrize("backend", sorted(BACKENDS))
-def test_repo_sync_mirror_and_apt_install(repo_lab: RepoLab, packages: Packages, servers: list[HttpServer],
-                                          backend: str) -> None:
+def test_repo_sync_mirror_and_apt_install(
+    repo_lab: RepoLab, packages: Packages, servers: list[HttpServer], backend: str
+) -> None:
     if shutil.which(BACKENDS[backend]) is None:
         pytest.skip(f"{BACKENDS[backend]} is not installed")
     lab = repo_lab
@@ -56,15 +59,21 @@ def test_repo_sync_mirror_and_apt_install(repo_lab: RepoLab, packages: Packages,
     repos_ini = lab.tmp / "repos.ini"
     repos_ini.write_text(
         f"[c8local]\nserver={origin.host}\nmirror_dir=mirror\nsuite_name=calibre8\nsections=main\n"
-        f"archs=amd64\nmethod=http\nkeyring={lab.key.public_keyring}\n")
-    lab.configure(repo={"suites": "c8local", "mirror_root": mirrors, "repos_ini": repos_ini},
-                  backends={"mirror": backend})
+        f"archs=amd64\nmethod=http\nkeyring={lab.key.public_keyring}\n"
+    )
+    lab.configure(
+        repo={"suites": "c8local", "mirror_root": mirrors, "repos_ini": repos_ini}, backends={"mirror": backend}
+    )
     lab.ok("repo", "sync", "all")
     mirror = mirrors / "c8local"
     assert mirror.is_symlink()
     first = mirror.resolve()
-    done = subprocess.run(["gpgv", "--keyring", str(lab.key.public_keyring), str(mirror / "dists/calibre8/InRelease")],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        ["gpgv", "--keyring", str(lab.key.public_keyring), str(mirror / "dists/calibre8/InRelease")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     served = serve_directory(mirrors)
     servers.append(served)
@@ -94,3 +103,38 @@ def test_repo_sync_refuses_unknown_suite_and_all_with_suites(repo_lab: RepoLab) 
     repo_lab.configure(repo={"suites": "a,b"})
     assert "c is not a valid suite from distribution calibre8" in repo_lab.fails("repo", "sync", "calibre8", "c")
     assert "takes no suite" in repo_lab.fails("repo", "sync", "all", "a")
+
+
+def test_repo_sync_repos_ini_interpolation(repo_lab: RepoLab, packages: Packages, servers: list[HttpServer]) -> None:
+    # repos.ini as the original read it (ConfigParser's BasicInterpolation): [DEFAULT], %(name)s, %%
+    backend = next((b for b, program in sorted(BACKENDS.items()) if shutil.which(program)), None)
+    if backend is None:
+        pytest.skip("neither debmirror nor reprepro is installed")
+    lab = repo_lab
+    lab.ok("repo", "init", "calibre8")
+    lab.ok("repo", "add", "calibre8", str(packages.deb))
+    origin = serve_directory(lab.repo_dir)
+    servers.append(origin)
+    keys = lab.tmp / "keys"
+    keys.mkdir()
+    shutil.copy(lab.key.public_keyring, keys / "pub%key.gpg")
+    mirrors = lab.tmp / "mirrors"
+    repos_ini = lab.tmp / "repos.ini"
+    repos_ini.write_text(
+        f"[DEFAULT]\nserver={origin.host}\nroot=mirror\nkeys={keys}\n\n"
+        "[c8local]\nmirror_dir=%(root)s\nsuite_name=calibre8\nsections=main\narchs=amd64\nmethod=http\n"
+        "keyring=%(keys)s/pub%%key.gpg\n"
+    )
+    lab.configure(
+        repo={"suites": "c8local", "mirror_root": mirrors, "repos_ini": repos_ini}, backends={"mirror": backend}
+    )
+    lab.ok("repo", "sync", "calibre8")
+    assert list((mirrors / "c8local" / "pool").rglob("clara-tool_2.0-1_amd64.deb"))
+
+    # a lone % is one line naming the file, the suite and the key, as in config.ini
+    repos_ini.write_text(repos_ini.read_text().replace("mirror_dir=%(root)s", "mirror_dir=100%"))
+    line = lab.fails("repo", "sync", "calibre8")
+    assert f"{repos_ini}: [c8local] mirror_dir: a lone '%' (write '%%' for a literal %" in line
+    repos_ini.write_text(repos_ini.read_text().replace("mirror_dir=100%", "mirror_dir=%(nothere)s"))
+    line = lab.fails("repo", "sync", "calibre8")
+    assert "[c8local] mirror_dir: %(nothere)s: no key 'nothere'" in line
