@@ -124,8 +124,10 @@ class MmdebstrapBuilder(Builder):
         if request.variant:
             cmd.append(f"--variant={request.variant}")
         if not request.gpg_check:
-            cmd += ["--aptopt=Acquire::AllowInsecureRepositories \"true\"",
-                    "--aptopt=APT::Get::AllowUnauthenticated \"true\""]
+            cmd += [
+                '--aptopt=Acquire::AllowInsecureRepositories "true"',
+                '--aptopt=APT::Get::AllowUnauthenticated "true"',
+            ]
         elif request.gpg_keyring:
             cmd.append(f"--keyring={request.gpg_keyring}")
         return [*cmd, request.suite, str(target), request.mirror]

@@ -3,7 +3,9 @@
 The chroot lives in ``[chroot] trg_dir`` (or the directory given). ``create``
 builds it in a hidden sibling directory and renames it into place only when
 complete; every command that runs something inside it does so under
-:func:`~clara_images.mounts.chroot_mounts`.
+:func:`~clara_images.mounts.chroot_mounts`. Every command that changes the
+chroot holds its lock (:func:`clara_core.locks.exclusive`): two at once on
+one chroot are refused with one line naming the first.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 from clara_core.context import Context
 from clara_core.errors import ClaraError, UsageError
+from clara_core.locks import exclusive
 from clara_images.customize import APT_INSTALL, configure_base, customize, in_chroot, install_files, system_install
 from clara_images.images import bootstrap, run_change
 from clara_images.mounts import chroot_mounts, unmount_leftovers
@@ -43,9 +46,14 @@ def create(ctx: Context, dist: str, given: str | None, keep_chroot_dir: bool) ->
     """Bootstrap and customise a new chroot; a failed build is removed unless ``keep_chroot_dir``."""
     settings = load_settings(ctx.config, "chroot", dist)
     dest = chroot_dir(settings, given)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with exclusive(dest, "created"):
+        return _create(ctx, settings, dest, keep_chroot_dir)
+
+
+def _create(ctx: Context, settings: RootfsSettings, dest: Path, keep_chroot_dir: bool) -> Path:
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise ClaraError(f"{dest} already exists and is not empty: remove it first")
-    dest.parent.mkdir(parents=True, exist_ok=True)
     build = dest.with_name(f".{dest.name}.clara-new")
     if build.exists():
         unmount_leftovers(build)
@@ -74,16 +82,24 @@ def edit(ctx: Context, dist: str, given: str | None, command: str | None, script
     """A shell (or ``command`` / ``script``) inside the chroot, with its mounts."""
     settings = load_settings(ctx.config, "chroot", dist)
     path = existing(settings, given)
-    if command is not None or script is not None:
-        run_change(path, command, script, True, settings)
-        return
-    if not interactive():
+    if command is None and script is None and not interactive():
         raise UsageError("no terminal to open a shell on: give --command or --script")
+    with exclusive(path, "edited"):
+        if command is not None or script is not None:
+            run_change(path, command, script, True, settings)
+            return
+        _shell(path, dist, settings)
+
+
+def _shell(path: Path, dist: str, settings: RootfsSettings) -> None:
     step("entering the chroot: exit the shell when done")
     # the shell's last exit status is not an error
     with chroot_mounts(path, settings.extra_bind_mounts), contextlib.suppress(ClaraError):
-        run(["chroot", str(path), "/bin/bash", "-i"],
-            env={**CHROOT_ENV, "PS1": f"({dist}) clara chroot> "}, passthrough=True)
+        run(
+            ["chroot", str(path), "/bin/bash", "-i"],
+            env={**CHROOT_ENV, "PS1": f"({dist}) clara chroot> "},
+            passthrough=True,
+        )
     step(f"Exiting the chroot {path}.")
 
 
@@ -105,7 +121,7 @@ def install(ctx: Context, dist: str, packages: str | None) -> list[str]:
     settings = load_settings(ctx.config, "chroot", dist)
     path = existing(settings, None)
     flags = [] if settings.gpg_check else ["--allow-unauthenticated"]
-    with chroot_mounts(path, settings.extra_bind_mounts):
+    with exclusive(path, "changed"), chroot_mounts(path, settings.extra_bind_mounts):
         if not _has_lists(path):
             in_chroot(path, ["apt-get", "update"])
         step(f"installing {', '.join(names)} in {path}")
@@ -118,7 +134,7 @@ def remove(ctx: Context, dist: str, packages: str | None) -> list[str]:
     names = _packages(packages)
     settings = load_settings(ctx.config, "chroot", dist)
     path = existing(settings, None)
-    with chroot_mounts(path, settings.extra_bind_mounts):
+    with exclusive(path, "changed"), chroot_mounts(path, settings.extra_bind_mounts):
         step(f"removing {', '.join(names)} from {path}")
         in_chroot(path, ["apt-get", "remove", "--yes", *names])
     return names
@@ -128,11 +144,12 @@ def reconfig(ctx: Context, dist: str) -> Path:
     """Apply the config again to the existing chroot: apt sources, hosts, files, packages."""
     settings = load_settings(ctx.config, "chroot", dist)
     path = existing(settings, None)
-    step(f"reconfiguring {path}")
-    configure_base(path, settings)
-    install_files(path, settings)
-    try:
-        system_install(path, settings)
-    finally:
-        (path / "usr/sbin/policy-rc.d").unlink(missing_ok=True)
+    with exclusive(path, "changed"):
+        step(f"reconfiguring {path}")
+        configure_base(path, settings)
+        install_files(path, settings)
+        try:
+            system_install(path, settings)
+        finally:
+            (path / "usr/sbin/policy-rc.d").unlink(missing_ok=True)
     return path

@@ -36,8 +36,12 @@ def create(dist: str, chroot_dir: str | None, keep_chroot_dir: bool) -> None:
 @click.argument("dist")
 @click.argument("chroot_dir", required=False)
 @click.option("-c", "--command", metavar="CMD", help="Run CMD (sh -c) in the chroot instead of a shell.")
-@click.option("--script", type=click.Path(dir_okay=False), metavar="FILE",
-              help="Run the sh script FILE in the chroot instead of a shell.")
+@click.option(
+    "--script",
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="Run the sh script FILE in the chroot instead of a shell.",
+)
 def edit(dist: str, chroot_dir: str | None, command: str | None, script: str | None) -> None:
     """Spawn a bash (or run CMD / FILE) in the chroot, with proc, sys and dev mounted."""
     from clara_images import chroots

@@ -65,10 +65,18 @@ def repack(directory: str, dist: str | None, image_path: str | None) -> None:
 @click.argument("dist")
 @click.argument("image", required=False)
 @click.option("-c", "--command", metavar="CMD", help="Run CMD (sh -c) instead of an interactive shell, then repack.")
-@click.option("--script", type=click.Path(dir_okay=False), metavar="FILE",
-              help="Run the sh script FILE instead of an interactive shell, then repack.")
-@click.option("--chroot", "in_root", is_flag=True,
-              help="Run the shell, CMD or FILE chrooted in the image (proc, sys, dev mounted).")
+@click.option(
+    "--script",
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="Run the sh script FILE instead of an interactive shell, then repack.",
+)
+@click.option(
+    "--chroot",
+    "in_root",
+    is_flag=True,
+    help="Run the shell, CMD or FILE chrooted in the image (proc, sys, dev mounted).",
+)
 def edit(dist: str, image: str | None, command: str | None, script: str | None, in_root: bool) -> None:
     """Unpack the image, change it, repack it.
 
@@ -87,8 +95,9 @@ def edit(dist: str, image: str | None, command: str | None, script: str | None, 
 @images.command()
 @click.option("--no-sync", is_flag=True, help="Do not copy the initrd to the [images] hosts.")
 @click.argument("dist")
-@click.option("--output", metavar="DIRPATH", type=click.Path(file_okay=False),
-              help="Directory for the initrd (default: trg_dir).")
+@click.option(
+    "--output", metavar="DIRPATH", type=click.Path(file_okay=False), help="Directory for the initrd (default: trg_dir)."
+)
 def initrd(no_sync: bool, dist: str, output: str | None) -> None:
     """Create a new initrd (mkinitramfs or dracut, [images] initrd_generator) to boot the nodes."""
     from clara_images import images as ops

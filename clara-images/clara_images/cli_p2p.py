@@ -44,9 +44,16 @@ def restart() -> None:
 @click.argument("dist")
 @click.option("--image", "image_path", metavar="PATH", help="Path to squashfs image.")
 def mktorrent(dist: str, image_path: str | None) -> None:
-    """Create <image>.torrent for the image of DIST, then restart trackers and seeders."""
+    """Create the torrents of the image of DIST, copy them, then restart trackers and seeders.
+
+    Each [p2p] trackers entry <nodeset>:<torrent> gets the torrent file
+    <torrent>, announcing the trackers of <nodeset> (a bare node set:
+    <image>.torrent). With [p2p] sftp_user, every torrent is copied to every
+    seeder, into the directory of its path.
+    """
     from clara_images import p2p as ops
 
-    _torrent, ok = ops.mktorrent(clara_context().config, dist, Path(image_path) if image_path else None)
+    ctx = clara_context()
+    _torrents, ok = ops.mktorrent(ctx.config, dist, Path(image_path) if image_path else None, ctx.secret)
     if not ok:
         raise click.exceptions.Exit(1)

@@ -23,14 +23,23 @@ from clara_images.settings import RootfsSettings
 
 log = logging.getLogger("clara_images")
 
-APT_INSTALL = ["apt-get", "install", "--yes", "--no-install-recommends",
-               "-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold"]
+APT_INSTALL = [
+    "apt-get",
+    "install",
+    "--yes",
+    "--no-install-recommends",
+    "-o",
+    "Dpkg::Options::=--force-confdef",
+    "-o",
+    "Dpkg::Options::=--force-confold",
+]
 
 
 def in_chroot(root: Path, cmd: Sequence[str], input: bytes | None = None, passthrough: bool = False) -> str:
     """Run ``cmd`` inside the chroot ``root`` (mounts are the caller's business)."""
-    return run(["chroot", str(root), *cmd], input=input, env=CHROOT_ENV, passthrough=passthrough,
-               what=" ".join(cmd[:2]))
+    return run(
+        ["chroot", str(root), *cmd], input=input, env=CHROOT_ENV, passthrough=passthrough, what=" ".join(cmd[:2])
+    )
 
 
 def _apt_flags(settings: RootfsSettings) -> list[str]:

@@ -4,6 +4,10 @@ Every operation works in a fresh directory under ``tmp_dir``, which is
 removed at the end (unless ``--keep-chroot-dir``), and writes images
 through :func:`clara_images.squashfs.pack`, so a failure never loses the
 image in service.
+
+Commands that replace an image (create, repack, edit) hold its lock
+(:func:`clara_core.locks.exclusive`) from start to end: a second one on
+the same image is refused with one line naming the first.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import click
 from clara_core.capabilities import IMAGE_BUILDER
 from clara_core.context import Context
 from clara_core.errors import ClaraError, UsageError
+from clara_core.locks import exclusive
 from clara_core.protocols import BootstrapRequest, ImageBuilderBackend
 from clara_images import squashfs
 from clara_images.customize import customize, in_chroot
@@ -70,22 +75,22 @@ def work_dir(settings: RootfsSettings, keep: bool = False) -> Iterator[Path]:
             shutil.rmtree(path, ignore_errors=True)
 
 
-def _sync(settings: RootfsSettings, files: list[Path], mode: int) -> None:
+def _sync(ctx: Context, settings: RootfsSettings, files: list[Path], mode: int) -> None:
     if settings.hosts:
-        settings.upload(files, mode)
+        settings.upload(files, mode, ctx.secret)
 
 
 def create(ctx: Context, dist: str, image: Path | None, keep_chroot_dir: bool, no_sync: bool) -> Path:
     """Bootstrap, customise and pack a new image for ``dist``; return its path."""
     settings = load_settings(ctx.config, "images", dist)
     dest = squashfs.check_dest(Path(image) if image else settings.image)  # before the long build
-    with work_dir(settings, keep_chroot_dir) as root:
+    with exclusive(dest, "created"), work_dir(settings, keep_chroot_dir) as root:
         bootstrap(ctx, settings, root)
         customize(root, settings)
         squashfs.pack(root, dest, settings.compression, settings.compression_level, settings.cpus)
     step(f"image ready at {dest}")
     if not no_sync:
-        _sync(settings, [dest], 0o755)
+        _sync(ctx, settings, [dest], 0o755)
     return dest
 
 
@@ -107,7 +112,11 @@ def _defaults(ctx: Context, settings: RootfsSettings | None) -> RootfsSettings:
     cfg = ctx.config
     compression = cfg.get("images", "compression", default="gzip").strip().lower()
     return RootfsSettings(
-        section="images", dist="", debiandist="", debmirror="", tmp_dir=cfg.get("images", "tmp_dir", default=""),
+        section="images",
+        dist="",
+        debiandist="",
+        debmirror="",
+        tmp_dir=cfg.get("images", "tmp_dir", default=""),
         compression=compression,
         compression_level=cfg.get_int("images", "compression_level", default=None, minimum=1),
         processors=cfg.get_int("images", "processors", default=0, minimum=0),
@@ -127,8 +136,10 @@ def unpack(ctx: Context, dist: str | None, image: str | None) -> Path:
     except BaseException:
         shutil.rmtree(dest, ignore_errors=True)
         raise
-    click.echo(f"Modify the image at {dest} and then run:\n\tclara images repack {dest} "
-               f"{'--image=' + str(path) if image else dist}")
+    click.echo(
+        f"Modify the image at {dest} and then run:\n\tclara images repack {dest} "
+        f"{'--image=' + str(path) if image else dist}"
+    )
     return dest
 
 
@@ -138,13 +149,14 @@ def repack(ctx: Context, directory: Path, dist: str | None, image: str | None) -
     settings = _defaults(ctx, settings)
     if not Path(directory).is_dir():
         raise ClaraError(f"{directory}: no such directory")
-    squashfs.pack(Path(directory), path, settings.compression, settings.compression_level, settings.cpus)
+    squashfs.check_dest(path)
+    with exclusive(path, "repacked"):
+        squashfs.pack(Path(directory), path, settings.compression, settings.compression_level, settings.cpus)
     step(f"the image has been repacked at {path}")
     return path
 
 
-def edit(ctx: Context, dist: str, image: str | None, command: str | None, script: Path | None,
-         in_root: bool) -> bool:
+def edit(ctx: Context, dist: str, image: str | None, command: str | None, script: Path | None, in_root: bool) -> bool:
     """Unpack, change (a shell, ``command`` or ``script``), repack; False when nothing was saved."""
     settings = load_settings(ctx.config, "images", dist)
     path = Path(image) if image else settings.image
@@ -152,7 +164,7 @@ def edit(ctx: Context, dist: str, image: str | None, command: str | None, script
         raise ClaraError(f"{path} doesn't exist.")
     if command is None and script is None and not interactive():
         raise UsageError("no terminal to open a shell on: give --command or --script")
-    with work_dir(settings) as root:
+    with exclusive(path, "edited"), work_dir(settings) as root:
         squashfs.unpack(path, root / "tree", settings.cpus)
         tree = root / "tree"
         if command is not None or script is not None:
@@ -168,8 +180,7 @@ def edit(ctx: Context, dist: str, image: str | None, command: str | None, script
     return True
 
 
-def run_change(tree: Path, command: str | None, script: Path | None, in_root: bool,
-                settings: RootfsSettings) -> None:
+def run_change(tree: Path, command: str | None, script: Path | None, in_root: bool, settings: RootfsSettings) -> None:
     """Run the non-interactive change: in the unpacked directory, or inside it as a chroot."""
     if script is not None and not Path(script).is_file():
         raise ClaraError(f"{script}: no such script")
@@ -198,8 +209,7 @@ def _shell(tree: Path, dist: str, in_root: bool, settings: RootfsSettings) -> No
     if in_root:
         # only the shell's exit status is ignored: a mount left after the shell must stop the edit
         with chroot_mounts(tree, settings.extra_bind_mounts), contextlib.suppress(ClaraError):
-            run(["chroot", str(tree), "/bin/bash", "-i"], env={**CHROOT_ENV, "PS1": env["PS1"]},
-                passthrough=True)
+            run(["chroot", str(tree), "/bin/bash", "-i"], env={**CHROOT_ENV, "PS1": env["PS1"]}, passthrough=True)
     else:
         with contextlib.suppress(ClaraError):  # the shell's last exit status is not an error of the edit
             run(["/bin/bash", "--norc", "-i"], cwd=tree, env=env, passthrough=True)
@@ -237,7 +247,7 @@ def initrd(ctx: Context, dist: str, output: Path | None, no_sync: bool) -> list[
     for path in made:
         step(f"{path.name} available at {path}")
     if not no_sync:
-        _sync(settings, made, 0o644)
+        _sync(ctx, settings, made, 0o644)
     return made
 
 
@@ -251,6 +261,7 @@ def _initrd_command(generator: str, kver: str, output: str) -> list[str]:
 def _copy_out(source: Path, dest: Path) -> Path:
     if not source.is_file():
         raise ClaraError(f"the initrd generator made no {source.name}")
+    squashfs.remove_stale(dest)
     tmp = squashfs.temp_beside(dest)
     try:
         shutil.copyfile(source, tmp)
@@ -271,5 +282,5 @@ def push(ctx: Context, dist: str, image: str | None) -> Path:
         raise ClaraError(f"{path} doesn't exist.")
     if not settings.hosts:
         raise ClaraError(f"Hosts not found for the image {path}: set [images] hosts")
-    settings.upload([path], 0o755)
+    settings.upload([path], 0o755, ctx.secret)
     return path

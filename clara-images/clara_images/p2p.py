@@ -1,29 +1,37 @@
 """What ``clara p2p`` does: torrent files for images, and the trackers and seeders that serve them.
 
-``[p2p]`` keys (the seed's):
+``[p2p]`` keys (the original's):
 
-* ``trackers`` / ``seeders``: a node set, or ``<nodeset>:<torrent>`` pairs
-  separated by ``;`` (which nodes track or seed which torrent file);
+* ``trackers``: ``<nodeset>:<torrent>`` pairs separated by ``;``: the
+  torrent file made for the trackers of the node set (a bare node set: the
+  torrent is ``<image>.torrent``);
+* ``seeders``: the same form; the node sets seed, and receive every torrent;
 * ``trackers_port``, ``trackers_schema``: the announce URLs
   ``<schema>://<tracker>:<port>/announce``;
 * ``init_status``, ``init_start``, ``init_stop``: commands run on the nodes,
   ``{0}`` replaced by ``tracking_service`` (default ``opentracker``) or
-  ``seeding_service`` (default ``ctorrent``).
+  ``seeding_service`` (default ``ctorrent``);
+* ``sftp_user``, ``sftp_private_key``, ``sftp_passphrase``: when
+  ``sftp_user`` is set, each torrent is copied to every seeder, into the
+  directory of its path.
 
-Clara's addition: ``clush_worker`` (``ssh``, the default, or ``exec``: run
+Clara's additions: ``clush_worker`` (``ssh``, the default, or ``exec``: run
 the command locally once per node, ``%h`` replaced by the node name; for a
-boot server that is the local host, and for tests) and ``clush_timeout``
-(seconds, default 60).
+boot server that is the local host, and for tests), ``clush_timeout``
+(seconds, default 60), ``sftp_options`` and ``sftp_passphrase_secret`` (as
+in ``[images]``); without ``[p2p] sftp_user``, the torrents go to
+``[images] hosts``.
 
-The torrent is made in-process (torf), written beside the image as
-``<image>.torrent`` through a temporary file.
+The image is hashed once, in-process (torf); each torrent is written
+through a temporary file renamed into place.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +40,9 @@ from ClusterShell.NodeSet import NodeSet, NodeSetException
 
 from clara_core.config import Config
 from clara_core.errors import ClaraError, ConfigError
+from clara_core.logs import register_secret
 from clara_images.procs import step
-from clara_images.squashfs import temp_beside
+from clara_images.squashfs import remove_stale, temp_beside
 
 
 @dataclass(frozen=True)
@@ -86,20 +95,40 @@ class P2pSettings:
     seeding_service: str
     worker: str
     timeout: float
+    sftp_user: str = ""
+    sftp_private_key: str = ""
+    sftp_passphrase: str = field(default="", repr=False)
+    sftp_passphrase_secret: str = ""
+    sftp_options: list[str] = field(default_factory=list)
 
-    def announce(self, torrent: Path | None = None) -> list[str]:
-        """The announce URLs of the trackers serving ``torrent``."""
-        return [f"{self.trackers_schema}://{node}:{self.trackers_port}/announce"
-                for node in nodes_for(self.trackers, torrent)]
+    def torrents(self, image: Path) -> dict[Path, list[str]]:
+        """Each torrent file to write, with its announce URLs.
+
+        A ``trackers`` entry naming a torrent gets that file, announcing its
+        own trackers; the entries without one share ``<image>.torrent``.
+        """
+        found: dict[Path, list[str]] = {}
+        for entry in self.trackers:
+            path = Path(entry.torrent) if entry.torrent else image.with_name(image.name + ".torrent")
+            urls = found.setdefault(path, [])
+            urls += [url for url in self.announce(entry.nodes) if url not in urls]
+        return found
+
+    def announce(self, nodes: NodeSet) -> list[str]:
+        """The announce URLs of the trackers ``nodes``."""
+        return [f"{self.trackers_schema}://{node}:{self.trackers_port}/announce" for node in nodes]
 
 
 def load_p2p(config: Config, dist: str | None = None) -> P2pSettings:
     """Read ``[p2p]``; missing keys are clear config errors."""
+
     def text(key: str, default: Any = None) -> str:
         if default is None:
             return config.get("p2p", key, dist).strip()
         return config.get("p2p", key, dist, default=default).strip()
 
+    passphrase = text("sftp_passphrase", "")
+    register_secret(passphrase)
     worker = text("clush_worker", "ssh").lower()
     if worker not in ("ssh", "exec"):
         raise ConfigError(f"[p2p] clush_worker: {worker!r}: expected ssh or exec")
@@ -115,6 +144,11 @@ def load_p2p(config: Config, dist: str | None = None) -> P2pSettings:
         seeding_service=text("seeding_service", "ctorrent"),
         worker=worker,
         timeout=config.get_float("p2p", "clush_timeout", dist, default=60.0, minimum=1.0),
+        sftp_user=text("sftp_user", ""),
+        sftp_private_key=text("sftp_private_key", ""),
+        sftp_passphrase=passphrase,
+        sftp_passphrase_secret=text("sftp_passphrase_secret", ""),
+        sftp_options=config.get_list("p2p", "sftp_options", dist, default=[]),
     )
 
 
@@ -234,16 +268,13 @@ def restart(config: Config, torrent: Path | None = None, dist: str | None = None
     return _cycle(settings, torrent)
 
 
-def make_torrent(image: Path, torrent: Path, announce: list[str], comment: str = "") -> Path:
-    """Hash ``image`` (all cores) and write ``torrent`` atomically; every tracker in one tier."""
+def hash_image(image: Path, comment: str = "") -> Any:
+    """The torrent metadata of ``image`` (pieces hashed on every core), without trackers yet."""
     import torf
 
     if not image.is_file():
         raise ClaraError(f"The file {image} doesn't exist")
-    if not announce:
-        raise ConfigError("[p2p] trackers: missing (the torrent needs at least one tracker)")
-    tiers: Any = [announce]  # one tier: clients pick any tracker of it
-    meta = torf.Torrent(path=image, trackers=tiers, created_by="clara", comment=comment or None)
+    meta = torf.Torrent(path=image, created_by="clara", comment=comment or None)
     progress = sys.stderr.isatty()
 
     def show(_t: Any, _path: str, done: int, total: int) -> None:
@@ -256,9 +287,21 @@ def make_torrent(image: Path, torrent: Path, announce: list[str], comment: str =
         raise ClaraError(f"{image}: cannot make the torrent: {exc}") from None
     if progress:
         click.echo("", err=True)
+    return meta
+
+
+def write_torrent(meta: Any, torrent: Path, announce: list[str]) -> Path:
+    """Write ``meta`` announcing ``announce`` (one tier) to ``torrent`` atomically, mode 0644."""
+    import torf
+
+    if not announce:
+        raise ConfigError("[p2p] trackers: missing (the torrent needs at least one tracker)")
+    meta.trackers = [announce]  # one tier: clients pick any tracker of it
+    remove_stale(torrent)
     tmp = temp_beside(torrent)
     try:
         meta.write(tmp, overwrite=True)
+        tmp.chmod(0o644)
         os.replace(tmp, torrent)
     except (OSError, torf.TorfError) as exc:
         raise ClaraError(f"{torrent}: cannot write: {exc}") from None
@@ -268,13 +311,58 @@ def make_torrent(image: Path, torrent: Path, announce: list[str], comment: str =
     return torrent
 
 
-def mktorrent(config: Config, dist: str, image: Path | None) -> tuple[Path, bool]:
-    """Make ``<image>.torrent`` for ``dist`` (and copy it to the hosts), then restart its trackers and seeders.
+def make_torrent(image: Path, torrent: Path, announce: list[str], comment: str = "") -> Path:
+    """Hash ``image`` and write ``torrent`` atomically; every tracker in one tier."""
+    if not announce:
+        raise ConfigError("[p2p] trackers: missing (the torrent needs at least one tracker)")
+    return write_torrent(hash_image(image, comment), torrent, announce)
 
-    Nothing is stopped before the torrent is written: a bad config or a
-    failed write leaves the seeders serving the previous torrent.
 
-    Returns the torrent and whether every tracker/seeder command succeeded.
+def _by_dir(files: list[Path]) -> dict[Path, list[Path]]:
+    groups: dict[Path, list[Path]] = {}
+    for path in files:
+        groups.setdefault(path.parent, []).append(path)
+    return groups
+
+
+def copy_torrents(
+    settings: P2pSettings, images: Any, torrents: list[Path], secret: Callable[[str], str] | None
+) -> None:
+    """Copy the torrents: to every seeder with ``[p2p] sftp_*`` (the original's way), else to ``[images] hosts``."""
+    from clara_images import sftp
+
+    if settings.sftp_user:
+        hosts = list(nodes_for(settings.seeders))
+        if not hosts:
+            raise ConfigError("[p2p] seeders: missing (sftp_user is set: the torrents go to the seeders)")
+        key = sftp.passphrase(settings.sftp_passphrase, settings.sftp_passphrase_secret, secret, "p2p")
+        for directory, files in _by_dir(torrents).items():
+            sftp.upload(
+                hosts,
+                settings.sftp_user,
+                settings.sftp_private_key,
+                files,
+                str(directory),
+                0o644,
+                "p2p",
+                settings.sftp_options,
+                key,
+            )
+    elif images.hosts:
+        for files in _by_dir(torrents).values():
+            images.upload(files, 0o644, secret)
+
+
+def mktorrent(
+    config: Config, dist: str, image: Path | None, secret: Callable[[str], str] | None = None
+) -> tuple[list[Path], bool]:
+    """Make the torrents of ``dist``'s image (and copy them), then restart its trackers and seeders.
+
+    Nothing is stopped before the torrents are written and copied: a bad
+    config or a failed write leaves the seeders serving the previous torrents.
+
+    :param secret: reads a secret from the store (``sftp_passphrase_secret``).
+    Returns the torrents and whether every tracker/seeder command succeeded.
     """
     from clara_images.settings import load_settings
 
@@ -283,10 +371,12 @@ def mktorrent(config: Config, dist: str, image: Path | None) -> tuple[Path, bool
     if not path.is_file():
         raise ClaraError(f"The file {path} doesn't exist")
     settings = load_p2p(config, dist)
-    torrent = path.with_name(path.name + ".torrent")
+    wanted = settings.torrents(path)
+    if not wanted:
+        raise ConfigError("[p2p] trackers: missing (the torrent needs at least one tracker)")
     # everything that can fail (config, hashing, writing, copying) before a service is stopped
-    _check_cycle(settings, torrent)
-    make_torrent(path, torrent, settings.announce(torrent), comment=f"clara image {dist}")
-    if images.hosts:
-        images.upload([torrent], 0o644)
-    return torrent, _cycle(settings, torrent)
+    _check_cycle(settings)
+    meta = hash_image(path, comment=f"clara image {dist}")
+    written = [write_torrent(meta, torrent, announce) for torrent, announce in wanted.items()]
+    copy_torrents(settings, images, written, secret)
+    return written, _cycle(settings)

@@ -81,8 +81,13 @@ def run(
             output = ""
         else:
             proc = subprocess.run(
-                args, input=input, cwd=cwd, env=env, check=False,
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                args,
+                input=input,
+                cwd=cwd,
+                env=env,
+                check=False,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
                 stdin=None if input is not None else subprocess.DEVNULL,
             )
             output = proc.stdout.decode("utf-8", errors="replace")
@@ -96,6 +101,18 @@ def run(
         detail = "" if passthrough else f": {_last_line(output)}"
         raise ClaraError(f"{name} failed (exit {proc.returncode}){detail}")
     return output
+
+
+def dies_with_us() -> list[str]:
+    """The prefix that makes a long-running program die with Clara, even when Clara is killed (``SIGKILL``).
+
+    ``setpriv --pdeathsig KILL`` (util-linux, setpriv(1)) asks the kernel to
+    kill the program when its parent ends, then runs it: no child is left
+    writing a big file for nobody. Empty (the program runs as is) where
+    ``setpriv`` is missing.
+    """
+    setpriv = shutil.which("setpriv") or shutil.which("setpriv", path="/usr/sbin:/sbin")
+    return [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
 
 
 def interactive() -> bool:

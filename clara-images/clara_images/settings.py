@@ -7,14 +7,18 @@ command see the same values. A key left empty counts as unset.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from clara_core.config import Config
 from clara_core.errors import ConfigError
+from clara_core.logs import register_secret
 
 #: Where images go when neither ``trg_img`` nor ``trg_dir`` is set (the seed's default).
 DEFAULT_IMAGE_DIR = Path("/var/lib/clara/images")
+#: Keys whose values are secrets: masked in logs, never handed to backends.
+SECRET_KEYS = frozenset({"sftp_passphrase"})
 COMPRESSORS = ("gzip", "lzo", "lz4", "xz", "zstd", "lzma")
 
 
@@ -69,6 +73,8 @@ class RootfsSettings:
     hosts: list[str] = field(default_factory=list)
     sftp_user: str = ""
     sftp_private_key: str = ""
+    sftp_passphrase: str = field(default="", repr=False)
+    sftp_passphrase_secret: str = ""
     sftp_options: list[str] = field(default_factory=list)
     options: dict[str, str] = field(default_factory=dict)
 
@@ -90,12 +96,25 @@ class RootfsSettings:
         """Where temporary build trees go (``tmp_dir``, default ``/tmp``)."""
         return Path(self.tmp_dir or "/tmp")
 
-    def upload(self, files: list[Path], mode: int) -> None:
-        """Copy ``files`` to the same directory on every host of ``hosts`` over sftp."""
+    def upload(self, files: list[Path], mode: int, secret: Callable[[str], str] | None = None) -> None:
+        """Copy ``files`` to the same directory on every host of ``hosts`` over sftp.
+
+        :param secret: reads a secret from the store (for ``sftp_passphrase_secret``).
+        """
         from clara_images import sftp
 
-        sftp.upload(self.hosts, self.sftp_user, self.sftp_private_key, files, str(files[0].parent), mode,
-                    self.section, self.sftp_options)
+        key = sftp.passphrase(self.sftp_passphrase, self.sftp_passphrase_secret, secret, self.section)
+        sftp.upload(
+            self.hosts,
+            self.sftp_user,
+            self.sftp_private_key,
+            files,
+            str(files[0].parent),
+            mode,
+            self.section,
+            self.sftp_options,
+            key,
+        )
 
     @property
     def cpus(self) -> int:
@@ -129,6 +148,7 @@ def load_settings(config: Config, section: str, dist: str) -> RootfsSettings:
     if compression not in COMPRESSORS:
         raise ConfigError(f"[{section}] compression: {compression!r}: expected one of {', '.join(COMPRESSORS)}")
     level = config.get_int(section, "compression_level", dist, default=None, minimum=1)
+    register_secret(text("sftp_passphrase"))
     generator = text("initrd_generator", "mkinitramfs").lower()
     if generator not in ("mkinitramfs", "dracut"):
         raise ConfigError(f"[{section}] initrd_generator: {generator!r}: expected mkinitramfs or dracut")
@@ -168,6 +188,8 @@ def load_settings(config: Config, section: str, dist: str) -> RootfsSettings:
         hosts=items("hosts"),
         sftp_user=text("sftp_user"),
         sftp_private_key=text("sftp_private_key"),
+        sftp_passphrase=text("sftp_passphrase"),
+        sftp_passphrase_secret=text("sftp_passphrase_secret"),
         sftp_options=items("sftp_options"),
         options=_options(config, section, dist),
     )
@@ -176,4 +198,4 @@ def load_settings(config: Config, section: str, dist: str) -> RootfsSettings:
 def _options(config: Config, section: str, dist: str) -> dict[str, str]:
     """Every key of ``[section]`` and ``[section-dist]``, the latter winning, as strings."""
     keys = {**config.items(section), **config.items(f"{section}-{dist}")}
-    return {key: config.get(section, key, dist) for key in keys}
+    return {key: config.get(section, key, dist) for key in keys if key not in SECRET_KEYS}

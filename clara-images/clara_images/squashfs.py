@@ -3,18 +3,28 @@
 :func:`pack` writes the new image beside the destination under a hidden
 temporary name and renames it over the destination only once mksquashfs
 has succeeded, keeping the previous image as ``<image>.old``: a failure at
-any point leaves the old image serving the nodes.
+any point leaves the old image serving the nodes. The new image takes the
+mode and owner of the one it replaces.
+
+Temporary files are named ``.<name>.clara-tmp-<pid>``: a command killed
+before it could remove its own leaves one behind, and the next command
+writing the same file removes every such file whose process is gone
+(:func:`remove_stale`). mksquashfs is started so that it dies with Clara
+(:func:`clara_images.procs.dies_with_us`).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import stat
 import sys
 from pathlib import Path
 
 from clara_core.errors import ClaraError, UsageError
-from clara_images.procs import require, run, step
+from clara_images.procs import dies_with_us, require, run, step
+
+TEMP_MARK = ".clara-tmp-"
 
 
 def compression_args(compression: str, level: int | None) -> list[str]:
@@ -28,8 +38,63 @@ def compression_args(compression: str, level: int | None) -> list[str]:
 
 
 def temp_beside(dest: Path) -> Path:
-    """A hidden temporary name in ``dest``'s directory (same file system: rename is atomic)."""
-    return dest.with_name(f".{dest.name}.clara-{os.getpid()}.tmp")
+    """A hidden temporary name in ``dest``'s directory (same file system: rename is atomic).
+
+    The name carries this process's id, so that :func:`remove_stale` can tell
+    the leftovers of a killed command from the file of a running one.
+    """
+    return dest.with_name(f".{dest.name}{TEMP_MARK}{os.getpid()}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def remove_stale(dest: Path) -> list[Path]:
+    """Remove the temporary files of ``dest`` left by commands that are no longer running; return them."""
+    prefix = f".{dest.name}{TEMP_MARK}"
+    removed = []
+    try:
+        entries = list(os.scandir(dest.parent))
+    except OSError:
+        return []
+    for entry in entries:
+        pid = entry.name[len(prefix) :] if entry.name.startswith(prefix) else ""
+        if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+            continue
+        try:
+            os.unlink(entry.path)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise ClaraError(f"{entry.path}: cannot remove a leftover of a killed command: {exc.strerror}") from None
+        step(f"removed {entry.path}, left by a killed command (pid {pid})")
+        removed.append(Path(entry.path))
+    return removed
+
+
+def take_mode_of(tmp: Path, dest: Path, default: int = 0o644) -> None:
+    """Give ``tmp`` the mode and owner of ``dest`` (``default`` mode when ``dest`` does not exist yet)."""
+    try:
+        old = dest.stat()
+    except FileNotFoundError:
+        tmp.chmod(default)
+        return
+    if (old.st_uid, old.st_gid) != (os.geteuid(), os.getegid()):
+        try:
+            os.chown(tmp, old.st_uid, old.st_gid)
+        except PermissionError:
+            raise ClaraError(
+                f"{dest}: cannot give the new file the owner of the old one "
+                f"(uid {old.st_uid}, gid {old.st_gid}): run as root or as its owner"
+            ) from None
+    tmp.chmod(stat.S_IMODE(old.st_mode))
 
 
 def check_dest(dest: Path) -> Path:
@@ -68,28 +133,40 @@ def put_in_place(new: Path, dest: Path, keep_old: bool = True) -> None:
 
 
 def pack(
-    tree: Path, dest: Path, compression: str = "gzip", level: int | None = None, processors: int = 0,
+    tree: Path,
+    dest: Path,
+    compression: str = "gzip",
+    level: int | None = None,
+    processors: int = 0,
     keep_old: bool = True,
 ) -> Path:
     """Pack ``tree`` into the squashfs image ``dest`` (atomically); return ``dest``."""
-    require("mksquashfs", "squashfs-tools")
+    mksquashfs = require("mksquashfs", "squashfs-tools")
     tree, dest = Path(tree), Path(dest)
     if not tree.is_dir():
         raise ClaraError(f"{tree}: no such directory")
     check_dest(dest)
+    remove_stale(dest)
     tmp = temp_beside(dest)
     cmd = [
-        "mksquashfs", str(tree), str(tmp), "-noappend", "-no-exports", "-quiet",
+        *dies_with_us(),
+        mksquashfs,
+        str(tree),
+        str(tmp),
+        "-noappend",
+        "-no-exports",
+        "-quiet",
         *compression_args(compression, level),
-        "-processors", str(processors or os.cpu_count() or 1),
+        "-processors",
+        str(processors or os.cpu_count() or 1),
     ]
     progress = sys.stderr.isatty()
     if not progress:
         cmd.append("-no-progress")
     step(f"packing {tree} into {dest} ({compression})")
     try:
-        run(cmd, passthrough=progress)
-        tmp.chmod(0o644)
+        run(cmd, passthrough=progress, what="mksquashfs")
+        take_mode_of(tmp, dest)
         put_in_place(tmp, dest, keep_old)
     finally:
         tmp.unlink(missing_ok=True)
@@ -98,13 +175,13 @@ def pack(
 
 def unpack(image: Path, dest: Path, processors: int = 0) -> Path:
     """Extract ``image`` into ``dest`` (which must not exist or be empty)."""
-    require("unsquashfs", "squashfs-tools")
     image = Path(image)
     if not image.is_file():
         raise ClaraError(f"{image} does not exist!")
     step(f"unpacking {image} into {dest}")
-    cmd = ["unsquashfs", "-f", "-d", str(dest), "-processors", str(processors or os.cpu_count() or 1)]
+    unsquashfs = require("unsquashfs", "squashfs-tools")
+    cmd = [*dies_with_us(), unsquashfs, "-f", "-d", str(dest), "-processors", str(processors or os.cpu_count() or 1)]
     if not sys.stderr.isatty():
         cmd.append("-no-progress")
-    run([*cmd, str(image)], passthrough=sys.stderr.isatty())
+    run([*cmd, str(image)], passthrough=sys.stderr.isatty(), what="unsquashfs")
     return dest

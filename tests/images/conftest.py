@@ -6,12 +6,15 @@ Helpers shared by the tests live in ``images_testlib``.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from images_testlib import ENV, SUITE, mounts_below
+from images_testlib import ENV, SUITE, free_port, mounts_below, need, need_root
 
 Completed = subprocess.CompletedProcess[str]
 
@@ -75,3 +78,50 @@ def no_leftovers(tmp_path: Path) -> Iterator[None]:
     for point in sorted(left, key=len, reverse=True):
         subprocess.run(["umount", "-l", point], check=False)
     assert not left, f"mounts left behind: {left}"
+
+
+@pytest.fixture
+def sshd(tmp_path: Path) -> Iterator[tuple[int, Path, Path]]:
+    """A chrooting sshd on 127.0.0.1; yields (port, client key, remote root).
+
+    The sshd (Debian ``openssh-server``) listens on 127.0.0.1 only, accepts the
+    keys of ``<client key dir>/authorized_keys`` (the client key, and any a
+    test appends), and chroots the session into a directory under /run (sshd
+    wants every component of a ChrootDirectory root-owned and not
+    world-writable, which /tmp is not).
+    """
+    need_root()
+    need("sshd", "sftp", "ssh-keygen")
+    keys = tmp_path / "keys"
+    keys.mkdir(mode=0o700)
+    for name in ("host", "client"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(keys / name)], check=True)
+    shutil.copy(keys / "client.pub", keys / "authorized_keys")
+    remote = Path(tempfile.mkdtemp(prefix="clara-test-sftp-", dir="/run"))
+    remote.chmod(0o755)
+    port = free_port()
+    config = tmp_path / "sshd_config"
+    config.write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {keys / 'host'}\nPidFile {tmp_path / 'sshd.pid'}\n"
+        f"AuthorizedKeysFile {keys / 'authorized_keys'}\nPermitRootLogin prohibit-password\n"
+        "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
+        f"Subsystem sftp internal-sftp\nChrootDirectory {remote}\nForceCommand internal-sftp\n"
+    )
+    Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege separation directory
+    sshd_bin = shutil.which("sshd") or shutil.which("sshd", path="/usr/sbin") or "/usr/sbin/sshd"
+    proc = subprocess.Popen(
+        [sshd_bin, "-D", "-e", "-f", str(config)], stdout=subprocess.DEVNULL, stderr=(tmp_path / "sshd.log").open("wb")
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            probe = subprocess.run(["ssh-keyscan", "-p", str(port), "127.0.0.1"], capture_output=True, check=False)
+            if probe.stdout or proc.poll() is not None:
+                break
+            time.sleep(0.2)
+        assert proc.poll() is None, (tmp_path / "sshd.log").read_text()
+        yield port, keys / "client", remote
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        shutil.rmtree(remote, ignore_errors=True)

@@ -56,12 +56,14 @@ def mounts_below(path: Path) -> list[str]:
     return [point for point in mount_table() if point == base or point.startswith(base.rstrip("/") + "/")]
 
 
+def files_in(directory: Path) -> list[str]:
+    """The sorted names in ``directory``, less the lock files Clara keeps beside what it locks."""
+    return sorted(p.name for p in directory.iterdir() if not p.name.endswith(".clara-lock"))
+
+
 def unsquash_cat(image: Path, member: str) -> str:
     """A file's text inside a squashfs image, read with unsquashfs."""
-    return subprocess.run(["unsquashfs", "-cat", str(image), member], capture_output=True, text=True,
-                          check=True).stdout
-
-
+    return subprocess.run(["unsquashfs", "-cat", str(image), member], capture_output=True, text=True, check=True).stdout
 
 
 def real_images_section(tmp_path: Path, cache: Path) -> dict[str, object]:

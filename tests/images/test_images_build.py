@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from images_testlib import SUITE, need, need_root, real_images_section, unsquash_cat
+from images_testlib import SUITE, files_in, need, need_root, real_images_section, unsquash_cat
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -32,8 +32,12 @@ def digest(path: Path) -> str:
 
 def dpkg_status(root: Path, package: str) -> str:
     """The two-letter dpkg -l state of ``package`` in the chroot ``root`` ('' if unknown)."""
-    proc = subprocess.run(["chroot", str(root), "dpkg-query", "-W", "-f=${db:Status-Abbrev}", package],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        ["chroot", str(root), "dpkg-query", "-W", "-f=${db:Status-Abbrev}", package],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     return proc.stdout.strip() if proc.returncode == 0 else ""
 
 
@@ -45,8 +49,9 @@ def site_files(tmp_path: Path) -> dict[str, object]:
     (files / "install.list").write_text("clara-site.conf /etc/clara-site 0640\n")
     (files / "packages").write_text("less install\n")
     (files / "preseed").write_text("locales locales/default_environment_locale select C.UTF-8\n")
-    (files / "post.sh").write_text("#!/bin/sh\nset -e\necho post-$(dpkg-query -W -f='${Status}' hello) "
-                                   "> /etc/clara-post-stamp\n")
+    (files / "post.sh").write_text(
+        "#!/bin/sh\nset -e\necho post-$(dpkg-query -W -f='${Status}' hello) > /etc/clara-post-stamp\n"
+    )
     return {
         "list_files_to_install": files / "install.list",
         "dir_files_to_install": files / "add",
@@ -59,14 +64,18 @@ def site_files(tmp_path: Path) -> dict[str, object]:
     }
 
 
-def test_images_create_initrd_edit_and_failed_rebuild(clara: Run, images_config: Callable[..., Path],
-                                                      bootstrap_cache: Path, tmp_path: Path,
-                                                      no_leftovers: None) -> None:
+def test_images_create_initrd_edit_and_failed_rebuild(
+    clara: Run, images_config: Callable[..., Path], bootstrap_cache: Path, tmp_path: Path, no_leftovers: None
+) -> None:
     """A real image: built with mmdebstrap and every customisation key, an initrd from it with dracut,
     a scripted edit in the chroot, then a failing rebuild that leaves the image in service untouched."""
     need("mmdebstrap")
-    section = {**real_images_section(tmp_path, bootstrap_cache), **site_files(tmp_path),
-               "packages_initrd": "dracut-core", "initrd_generator": "dracut"}
+    section = {
+        **real_images_section(tmp_path, bootstrap_cache),
+        **site_files(tmp_path),
+        "packages_initrd": "dracut-core",
+        "initrd_generator": "dracut",
+    }
     images_config(section, backends={"image_builder": "mmdebstrap"})
     image = tmp_path / "out" / f"{SUITE}.squashfs"
 
@@ -95,26 +104,28 @@ def test_images_create_initrd_edit_and_failed_rebuild(clara: Run, images_config:
     assert "Package: hello\n" not in unsquash_cat(image, "var/lib/dpkg/status")
     served = digest(image)
 
-    images_config({**section, "extra_packages_image": "clara-no-such-package"},
-                  backends={"image_builder": "mmdebstrap"})
+    images_config(
+        {**section, "extra_packages_image": "clara-no-such-package"}, backends={"image_builder": "mmdebstrap"}
+    )
     proc = clara("images", "create", SUITE)
     assert proc.returncode == 1
     errors = [line for line in proc.stderr.splitlines() if line.startswith("clara: error:")]
     assert len(errors) == 1 and "apt-get install failed" in errors[0], proc.stderr[-2000:]
     assert digest(image) == served
-    assert sorted(p.name for p in image.parent.iterdir()) == sorted(
-        [image.name, image.name + ".old", "initrd.img"])
+    assert files_in(image.parent) == sorted([image.name, image.name + ".old", "initrd.img"])
     assert list((tmp_path / "work").iterdir()) == []
 
 
-def test_images_chroot_install_remove(clara: Run, clara_config: Callable[..., Path], bootstrap_cache: Path,
-                                      tmp_path: Path, no_leftovers: None) -> None:
+def test_images_chroot_install_remove(
+    clara: Run, clara_config: Callable[..., Path], bootstrap_cache: Path, tmp_path: Path, no_leftovers: None
+) -> None:
     """clara chroot create/install/remove/edit/reconfig on a real chroot, checked with dpkg inside it."""
     need("mmdebstrap")
     root = tmp_path / "chroot"
     section = {**real_images_section(tmp_path, bootstrap_cache), "trg_dir": root, "etc_hosts": "10.2.0.1:head"}
-    clara_config({"common": {"allowed_distributions": SUITE}, "backends": {"image_builder": "mmdebstrap"},
-                  "chroot": section})
+    clara_config(
+        {"common": {"allowed_distributions": SUITE}, "backends": {"image_builder": "mmdebstrap"}, "chroot": section}
+    )
     proc = clara("chroot", "create", SUITE)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (root / "etc/hosts").read_text().endswith("10.2.0.1 head\n")
@@ -133,8 +144,13 @@ def test_images_chroot_install_remove(clara: Run, clara_config: Callable[..., Pa
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (root / "root/proc-seen").read_text()
 
-    clara_config({"common": {"allowed_distributions": SUITE}, "backends": {"image_builder": "mmdebstrap"},
-                  "chroot": {**section, "etc_hosts": "10.2.0.9:newhead"}})
+    clara_config(
+        {
+            "common": {"allowed_distributions": SUITE},
+            "backends": {"image_builder": "mmdebstrap"},
+            "chroot": {**section, "etc_hosts": "10.2.0.9:newhead"},
+        }
+    )
     proc = clara("chroot", "reconfig", SUITE)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (root / "etc/hosts").read_text().endswith("10.2.0.9 newhead\n")
@@ -143,17 +159,19 @@ def test_images_chroot_install_remove(clara: Run, clara_config: Callable[..., Pa
     assert proc.returncode == 1 and "already exists" in proc.stderr
 
 
-def test_images_debootstrap_chroot(clara: Run, clara_config: Callable[..., Path], tmp_path: Path,
-                                   no_leftovers: None) -> None:
+def test_images_debootstrap_chroot(
+    clara: Run, clara_config: Callable[..., Path], tmp_path: Path, no_leftovers: None
+) -> None:
     """The debootstrap backend builds a working minbase chroot (once, no cache)."""
     need("debootstrap")
     root = tmp_path / "deboot"
     section = {**real_images_section(tmp_path, tmp_path / "unused"), "bootstrap_cache": ""}
-    clara_config({"common": {"allowed_distributions": SUITE}, "backends": {"image_builder": "debootstrap"},
-                  "chroot": section})
+    clara_config(
+        {"common": {"allowed_distributions": SUITE}, "backends": {"image_builder": "debootstrap"}, "chroot": section}
+    )
     proc = clara("chroot", "create", SUITE, str(root))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "with debootstrap" in proc.stderr
     assert (root / "etc/debian_version").read_text().startswith("12")
     assert dpkg_status(root, "base-files") == "ii"
-    assert not any(p.name.startswith(".deboot") for p in tmp_path.iterdir())
+    assert not any(name.startswith(".deboot") for name in files_in(tmp_path))  # no build directory left

@@ -45,16 +45,20 @@ def test_images_mounts_refuse_escape_and_clean_up(small_tree: Path, no_leftovers
     """A bind target that resolves outside the chroot is refused; mounts made before it are undone."""
     (small_tree / "mnt").mkdir()
     os.symlink("/", small_tree / "mnt/escape")
-    with pytest.raises(ClaraError, match="outside the chroot"), \
-            chroot_mounts(small_tree, [("/tmp", "/mnt/escape/tmp")]):
+    with (
+        pytest.raises(ClaraError, match="outside the chroot"),
+        chroot_mounts(small_tree, [("/tmp", "/mnt/escape/tmp")]),
+    ):
         pass
     assert mounts_below(small_tree) == []
 
 
 def test_images_mounts_missing_host_dir(small_tree: Path, tmp_path: Path, no_leftovers: None) -> None:
     """A missing host directory in extra_bind_mounts is a clear error, with nothing left mounted."""
-    with pytest.raises(ClaraError, match="no such directory"), \
-            chroot_mounts(small_tree, [(str(tmp_path / "absent"), "/opt")]):
+    with (
+        pytest.raises(ClaraError, match="no such directory"),
+        chroot_mounts(small_tree, [(str(tmp_path / "absent"), "/opt")]),
+    ):
         pass
     assert mounts_below(small_tree) == []
 
@@ -80,11 +84,15 @@ def host_mounts() -> Iterator[Callable[..., Path]]:
                 break
 
 
-def test_images_mounts_odd_host_mount_names(small_tree: Path, tmp_path: Path, no_leftovers: None,
-                                            host_mounts: Callable[..., Path]) -> None:
+def test_images_mounts_odd_host_mount_names(
+    small_tree: Path, tmp_path: Path, no_leftovers: None, host_mounts: Callable[..., Path]
+) -> None:
     """Host mounts named in UTF-8, with a space or undecodable bytes do not break chroot mounts (review #1)."""
-    odd = [tmp_path / "host" / "用户", tmp_path / "host" / "a b\tc",
-           Path(os.fsdecode(os.fsencode(tmp_path / "host") + b"/\xff\xfe"))]
+    odd = [
+        tmp_path / "host" / "用户",
+        tmp_path / "host" / "a b\tc",
+        Path(os.fsdecode(os.fsencode(tmp_path / "host") + b"/\xff\xfe")),
+    ]
     for point in odd:
         host_mounts(point)
     assert {str(p) for p in odd} <= set(mounts_below(tmp_path / "host"))
@@ -111,14 +119,17 @@ def test_images_mounts_leave_others_alone(small_tree: Path, tmp_path: Path, host
     assert (admin / "keep").read_text() == "admin's\n"
 
 
-def test_images_mounts_cleanup_when_table_unreadable(small_tree: Path, monkeypatch: pytest.MonkeyPatch,
-                                                     no_leftovers: None) -> None:
+def test_images_mounts_cleanup_when_table_unreadable(
+    small_tree: Path, monkeypatch: pytest.MonkeyPatch, no_leftovers: None
+) -> None:
     """If the mount table cannot be read afterwards, the mounts are still undone and resolv.conf restored."""
     os.symlink("../run/resolv.conf", small_tree / "etc/resolv.conf")
     real = mounts.mount_points
     with pytest.raises(ClaraError, match="cannot read"), chroot_mounts(small_tree):
+
         def broken() -> list[str]:
             raise ClaraError("cannot read /proc/self/mounts: test")
+
         monkeypatch.setattr(mounts, "mount_points", broken)
     monkeypatch.setattr(mounts, "mount_points", real)
     assert mounts_below(small_tree) == []
@@ -126,8 +137,9 @@ def test_images_mounts_cleanup_when_table_unreadable(small_tree: Path, monkeypat
     assert not os.path.lexists(small_tree / "etc/.resolv.conf.clara-saved")
 
 
-def test_images_mounts_resolv_restored_when_bind_fails(small_tree: Path, monkeypatch: pytest.MonkeyPatch,
-                                                       no_leftovers: None) -> None:
+def test_images_mounts_resolv_restored_when_bind_fails(
+    small_tree: Path, monkeypatch: pytest.MonkeyPatch, no_leftovers: None
+) -> None:
     """A failed bind of the host's resolv.conf puts the chroot's own symlink back (review #7)."""
     if not os.path.exists("/etc/resolv.conf"):
         pytest.skip("no /etc/resolv.conf on this host")
@@ -155,8 +167,9 @@ def test_images_unmount_leftovers_spares_the_directory(tmp_path: Path, host_moun
     assert mounts_below(build) == [str(build)]
 
 
-def test_images_edit_shell_cleanup_error_not_swallowed(small_tree: Path, monkeypatch: pytest.MonkeyPatch,
-                                                       no_leftovers: None) -> None:
+def test_images_edit_shell_cleanup_error_not_swallowed(
+    small_tree: Path, monkeypatch: pytest.MonkeyPatch, no_leftovers: None
+) -> None:
     """images edit --chroot: the shell's exit status is ignored, a mount left after it is not (review #6)."""
     from clara_images import images
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from clara_images.p2p import nodes_for, parse_assignments
+from clara_images.p2p import P2pSettings, nodes_for, parse_assignments
 from clara_lab import p2p as lab
 from ClusterShell.NodeSet import NodeSet
 from images_testlib import SUITE, free_port, need
@@ -46,8 +46,20 @@ def test_images_torrent_matches_mktorrent(tmp_path: Path) -> None:
 
     piece = torf.Torrent.read(ours).piece_size
     theirs = tmp_path / "theirs.torrent"
-    subprocess.run(["mktorrent", "-l", str(piece.bit_length() - 1), "-a", "http://127.0.0.1:1/announce",
-                    "-o", str(theirs), str(image)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "mktorrent",
+            "-l",
+            str(piece.bit_length() - 1),
+            "-a",
+            "http://127.0.0.1:1/announce",
+            "-o",
+            str(theirs),
+            str(image),
+        ],
+        check=True,
+        capture_output=True,
+    )
     assert lab.info_hash(ours) == lab.info_hash(theirs)
 
 
@@ -73,8 +85,10 @@ def p2p_lab(tmp_path: Path, images_config: Callable[..., Path]) -> Iterator[Lab]
     image.write_bytes(os.urandom(24 << 20))
     torrent = data / f"{SUITE}.squashfs.torrent"
     tracker_port, seed_port = free_port(), free_port()
-    base = (f"{sys.executable} -m clara_lab.p2p --dir {state} --torrent {torrent} --data {data} "
-            f"--tracker-port {tracker_port} --seed-port {seed_port}")
+    base = (
+        f"{sys.executable} -m clara_lab.p2p --dir {state} --torrent {torrent} --data {data} "
+        f"--tracker-port {tracker_port} --seed-port {seed_port}"
+    )
     images_config(
         {"trg_img": image},
         p2p={
@@ -138,17 +152,25 @@ def p2p_log(tmp_path: Path, images_config: Callable[..., Path]) -> Callable[...,
         image = tmp_path / "srv" / f"{SUITE}.squashfs"
         image.parent.mkdir(exist_ok=True)
         image.write_bytes(os.urandom(1 << 20))
-        images_config({"trg_img": image}, p2p={
-            "trackers": "localhost", "seeders": "localhost", "clush_worker": "exec",
-            "init_start": f"echo start {{0}} >> {log}", "init_stop": f"echo stop {{0}} >> {log}", **p2p})
+        images_config(
+            {"trg_img": image},
+            p2p={
+                "trackers": "localhost",
+                "seeders": "localhost",
+                "clush_worker": "exec",
+                "init_start": f"echo start {{0}} >> {log}",
+                "init_stop": f"echo stop {{0}} >> {log}",
+                **p2p,
+            },
+        )
         return image
 
     return write
 
 
-def test_images_p2p_mktorrent_failure_stops_nothing(clara: Run, p2p_log: Callable[..., Path],
-                                                    tmp_path: Path) -> None:
+def test_images_p2p_mktorrent_failure_stops_nothing(clara: Run, p2p_log: Callable[..., Path], tmp_path: Path) -> None:
     """No trackers, a bad init_start, an unwritable torrent: one error line and no service stopped (review #3)."""
+
     def one_error(expected: str) -> None:
         proc = clara("p2p", "mktorrent", SUITE)
         errors = [line for line in proc.stderr.splitlines() if line.startswith("clara: error:")]
@@ -179,9 +201,18 @@ def test_images_p2p_services_started_even_if_stopping_fails(monkeypatch: pytest.
 
     monkeypatch.setattr(p2p, "clush", fake_clush)
     settings = p2p.P2pSettings(
-        trackers=parse_assignments("t1", "trackers"), seeders=parse_assignments("s1", "seeders"),
-        trackers_port=6881, trackers_schema="http", init_status="status {0}", init_start="start {0}",
-        init_stop="stop {0}", tracking_service="tr", seeding_service="se", worker="exec", timeout=5)
+        trackers=parse_assignments("t1", "trackers"),
+        seeders=parse_assignments("s1", "seeders"),
+        trackers_port=6881,
+        trackers_schema="http",
+        init_status="status {0}",
+        init_start="start {0}",
+        init_stop="stop {0}",
+        tracking_service="tr",
+        seeding_service="se",
+        worker="exec",
+        timeout=5,
+    )
     with pytest.raises(KeyboardInterrupt):
         p2p._cycle(settings)
     assert calls == ["stop se", "stop tr", "start tr", "start se"]
@@ -194,4 +225,40 @@ def test_images_p2p_mktorrent_restarts_in_order(clara: Run, p2p_log: Callable[..
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert image.with_name(image.name + ".torrent").is_file()
     assert (tmp_path / "services.log").read_text().split("\n") == [
-        "stop aria2c", "stop opentracker", "start opentracker", "start aria2c", ""]
+        "stop aria2c",
+        "stop opentracker",
+        "start opentracker",
+        "start aria2c",
+        "",
+    ]
+
+
+def test_images_p2p_torrents_of_original_example() -> None:
+    """example-conf's trackers: one torrent per entry, at its path, announcing that entry's trackers."""
+    settings = P2pSettings(
+        trackers=parse_assignments(
+            "server1:/srv/clara/website/boot/file1.torrent;server2:/srv/clara/website/boot/file2.torrent", "trackers"
+        ),
+        seeders=parse_assignments("seeders1,seeders2:/srv/clara/website/boot/file1.torrent", "seeders"),
+        trackers_port=6881,
+        trackers_schema="http",
+        init_status="",
+        init_start="",
+        init_stop="",
+        tracking_service="opentracker",
+        seeding_service="ctorrent",
+        worker="ssh",
+        timeout=60,
+    )
+    image = Path("/srv/clara/website/boot/calibre9.squashfs")
+    assert settings.torrents(image) == {
+        Path("/srv/clara/website/boot/file1.torrent"): ["http://server1:6881/announce"],
+        Path("/srv/clara/website/boot/file2.torrent"): ["http://server2:6881/announce"],
+    }
+    bare = P2pSettings(**{**settings.__dict__, "trackers": parse_assignments("t[1-2]", "trackers")})
+    assert bare.torrents(image) == {
+        Path("/srv/clara/website/boot/calibre9.squashfs.torrent"): [
+            "http://t1:6881/announce",
+            "http://t2:6881/announce",
+        ]
+    }

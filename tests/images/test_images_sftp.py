@@ -1,76 +1,38 @@
 """``clara images push`` and ``p2p mktorrent`` copy to the boot servers over sftp, against a real sshd on loopback.
 
-The sshd (Debian ``openssh-server``) listens on 127.0.0.1 only, accepts one
-test key, and chroots the session into a directory under /run (sshd wants
-every component of a ChrootDirectory root-owned and not world-writable,
-which /tmp is not): what lands there is what a boot server would receive.
+The sshd is the ``sshd`` fixture of conftest.py: what lands in its chroot
+directory is what a boot server would receive.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-from images_testlib import SUITE, free_port, need, need_root
+from images_testlib import SUITE, need
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
-SFTP_SERVER = "/usr/lib/openssh/sftp-server"
 
 
-@pytest.fixture
-def sshd(tmp_path: Path) -> Iterator[tuple[int, Path, Path]]:
-    """A chrooting sshd on 127.0.0.1; yields (port, client key, remote root)."""
-    need_root()
-    need("sshd", "sftp", "ssh-keygen")
-    keys = tmp_path / "keys"
-    keys.mkdir(mode=0o700)
-    for name in ("host", "client"):
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(keys / name)], check=True)
-    shutil.copy(keys / "client.pub", keys / "authorized_keys")
-    remote = Path(tempfile.mkdtemp(prefix="clara-test-sftp-", dir="/run"))
-    remote.chmod(0o755)
-    port = free_port()
-    config = tmp_path / "sshd_config"
-    config.write_text(
-        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {keys / 'host'}\nPidFile {tmp_path / 'sshd.pid'}\n"
-        f"AuthorizedKeysFile {keys / 'authorized_keys'}\nPermitRootLogin prohibit-password\n"
-        "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
-        f"Subsystem sftp internal-sftp\nChrootDirectory {remote}\nForceCommand internal-sftp\n"
-    )
-    Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege separation directory
-    sshd_bin = shutil.which("sshd") or shutil.which("sshd", path="/usr/sbin") or "/usr/sbin/sshd"
-    proc = subprocess.Popen([sshd_bin, "-D", "-e", "-f", str(config)], stdout=subprocess.DEVNULL,
-                            stderr=(tmp_path / "sshd.log").open("wb"))
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            probe = subprocess.run(["ssh-keyscan", "-p", str(port), "127.0.0.1"], capture_output=True, check=False)
-            if probe.stdout or proc.poll() is not None:
-                break
-            time.sleep(0.2)
-        assert proc.poll() is None, (tmp_path / "sshd.log").read_text()
-        yield port, keys / "client", remote
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        shutil.rmtree(remote, ignore_errors=True)
-
-
-def test_images_push_and_torrent_over_sftp(clara: Run, images_config: Callable[..., Path], small_tree: Path,
-                                           sshd: tuple[int, Path, Path], tmp_path: Path) -> None:
+def test_images_push_and_torrent_over_sftp(
+    clara: Run, images_config: Callable[..., Path], small_tree: Path, sshd: tuple[int, Path, Path], tmp_path: Path
+) -> None:
     """push puts the image (0755) in the same directory on the host; mktorrent sends the torrent too."""
     need("mksquashfs")
     port, key, remote = sshd
     options = f"Port={port},UserKnownHostsFile={tmp_path / 'known_hosts'},StrictHostKeyChecking=accept-new"
-    images_config({"hosts": "127.0.0.1", "sftp_user": "root", "sftp_private_key": key, "sftp_options": options},
-                  p2p={"trackers": "127.0.0.1", "trackers_port": 6969, "clush_worker": "exec",
-                       "init_start": "echo start {0}", "init_stop": "echo stop {0}"})
+    images_config(
+        {"hosts": "127.0.0.1", "sftp_user": "root", "sftp_private_key": key, "sftp_options": options},
+        p2p={
+            "trackers": "127.0.0.1",
+            "trackers_port": 6969,
+            "clush_worker": "exec",
+            "init_start": "echo start {0}",
+            "init_stop": "echo stop {0}",
+        },
+    )
     image = tmp_path / "out" / f"{SUITE}.squashfs"
     proc = clara("images", "repack", str(small_tree), SUITE)
     assert proc.returncode == 0, proc.stderr
@@ -97,8 +59,9 @@ def test_images_push_and_torrent_over_sftp(clara: Run, images_config: Callable[.
     assert "127.0.0.1 (opentracker start): start opentracker" in proc.stdout
 
 
-def test_images_push_refused_key_is_one_line(clara: Run, images_config: Callable[..., Path], small_tree: Path,
-                                             sshd: tuple[int, Path, Path], tmp_path: Path) -> None:
+def test_images_push_refused_key_is_one_line(
+    clara: Run, images_config: Callable[..., Path], small_tree: Path, sshd: tuple[int, Path, Path], tmp_path: Path
+) -> None:
     """A key the server refuses: one error line naming the host, nothing copied."""
     port, _key, remote = sshd
     other = tmp_path / "other"
@@ -120,5 +83,8 @@ def test_images_sftp_batch_never_removes_the_image(tmp_path: Path) -> None:
     script = batch([tmp_path / "img.squashfs"], "/srv/images", 0o755).decode().splitlines()
     assert '-rm "/srv/images/img.squashfs"' not in script
     assert script[-1] == 'rename "/srv/images/.img.squashfs.clara-tmp" "/srv/images/img.squashfs"'
-    assert script.index('put "{}" "/srv/images/.img.squashfs.clara-tmp"'.format(tmp_path / "img.squashfs")) \
-        < script.index('chmod 755 "/srv/images/.img.squashfs.clara-tmp"') < len(script) - 1
+    assert (
+        script.index('put "{}" "/srv/images/.img.squashfs.clara-tmp"'.format(tmp_path / "img.squashfs"))
+        < script.index('chmod 755 "/srv/images/.img.squashfs.clara-tmp"')
+        < len(script) - 1
+    )

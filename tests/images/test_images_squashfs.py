@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from images_testlib import SUITE, need, unsquash_cat
+from images_testlib import SUITE, files_in, need, unsquash_cat
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -31,8 +31,9 @@ def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
-def test_images_repack_unpack_roundtrip(clara: Run, images_config: Callable[..., Path], small_tree: Path,
-                                        tmp_path: Path) -> None:
+def test_images_repack_unpack_roundtrip(
+    clara: Run, images_config: Callable[..., Path], small_tree: Path, tmp_path: Path
+) -> None:
     """repack writes the image (zstd, readable by unsquashfs); unpack gives the files back."""
     images_config()
     image = tmp_path / "out" / f"{SUITE}.squashfs"
@@ -49,8 +50,9 @@ def test_images_repack_unpack_roundtrip(clara: Run, images_config: Callable[...,
     assert f"clara images repack {unpacked} {SUITE}" in proc.stdout
 
 
-def test_images_repack_to_explicit_image_keeps_old(clara: Run, images_config: Callable[..., Path],
-                                                   small_tree: Path, tmp_path: Path) -> None:
+def test_images_repack_to_explicit_image_keeps_old(
+    clara: Run, images_config: Callable[..., Path], small_tree: Path, tmp_path: Path
+) -> None:
     """repack --image replaces the image in one rename and keeps the previous one as .old."""
     images_config()
     image = tmp_path / "other" / "x.squashfs"
@@ -60,11 +62,12 @@ def test_images_repack_to_explicit_image_keeps_old(clara: Run, images_config: Ca
     assert clara("images", "repack", str(small_tree), f"--image={image}").returncode == 0
     assert unsquash_cat(image, "etc/motd") == "second\n"
     assert digest(image.with_name("x.squashfs.old")) == first
-    assert sorted(p.name for p in image.parent.iterdir()) == ["x.squashfs", "x.squashfs.old"]
+    assert files_in(image.parent) == ["x.squashfs", "x.squashfs.old"]
 
 
-def test_images_repack_failure_keeps_old_image(clara: Run, images_config: Callable[..., Path],
-                                               small_tree: Path, tmp_path: Path) -> None:
+def test_images_repack_failure_keeps_old_image(
+    clara: Run, images_config: Callable[..., Path], small_tree: Path, tmp_path: Path
+) -> None:
     """When mksquashfs fails, the image in service is untouched and no temporary file is left."""
     images_config()
     image = tmp_path / "out" / f"{SUITE}.squashfs"
@@ -74,11 +77,12 @@ def test_images_repack_failure_keeps_old_image(clara: Run, images_config: Callab
     line = one_error_line(clara("images", "repack", str(small_tree), SUITE))
     assert "mksquashfs failed" in line
     assert digest(image) == before
-    assert sorted(p.name for p in image.parent.iterdir()) == [image.name]
+    assert files_in(image.parent) == [image.name]
 
 
-def test_images_edit_command_and_script(clara: Run, images_config: Callable[..., Path], small_tree: Path,
-                                        tmp_path: Path) -> None:
+def test_images_edit_command_and_script(
+    clara: Run, images_config: Callable[..., Path], small_tree: Path, tmp_path: Path
+) -> None:
     """edit --command / --script change the image unattended; the work directory is removed."""
     images_config()
     image = tmp_path / "out" / f"{SUITE}.squashfs"
@@ -96,8 +100,9 @@ def test_images_edit_command_and_script(clara: Run, images_config: Callable[...,
     assert list((tmp_path / "work").iterdir()) == []
 
 
-def test_images_edit_failure_keeps_image(clara: Run, images_config: Callable[..., Path], small_tree: Path,
-                                         tmp_path: Path) -> None:
+def test_images_edit_failure_keeps_image(
+    clara: Run, images_config: Callable[..., Path], small_tree: Path, tmp_path: Path
+) -> None:
     """A failing edit command leaves the image as it was, one error line, no work directory left."""
     images_config()
     image = tmp_path / "out" / f"{SUITE}.squashfs"
@@ -109,8 +114,9 @@ def test_images_edit_failure_keeps_image(clara: Run, images_config: Callable[...
     assert list((tmp_path / "work").iterdir()) == []
 
 
-def test_images_edit_needs_terminal_or_command(clara: Run, images_config: Callable[..., Path],
-                                               small_tree: Path) -> None:
+def test_images_edit_needs_terminal_or_command(
+    clara: Run, images_config: Callable[..., Path], small_tree: Path
+) -> None:
     """Without a terminal and without --command, edit refuses (usage error) instead of hanging."""
     images_config()
     assert clara("images", "repack", str(small_tree), SUITE).returncode == 0
@@ -136,8 +142,9 @@ def test_images_edit_needs_terminal_or_command(clara: Run, images_config: Callab
         (["p2p", "status"], "[p2p] trackers and seeders: missing"),
     ],
 )
-def test_images_user_errors_are_one_line(clara: Run, images_config: Callable[..., Path], args: list[str],
-                                         expected: str) -> None:
+def test_images_user_errors_are_one_line(
+    clara: Run, images_config: Callable[..., Path], args: list[str], expected: str
+) -> None:
     """Errors a user can cause: one clear line on stderr and a non-zero exit, never a traceback."""
     images_config()
     assert expected in one_error_line(clara(*args))
@@ -175,17 +182,20 @@ def test_images_help_on_every_command(clara: Run, group: str) -> None:
     assert clara(group, "help").returncode == 0
 
 
-def test_images_destination_is_a_directory(clara: Run, images_config: Callable[..., Path], small_tree: Path,
-                                           tmp_path: Path) -> None:
+def test_images_destination_is_a_directory(
+    clara: Run, images_config: Callable[..., Path], small_tree: Path, tmp_path: Path
+) -> None:
     """An image path that is a directory (or under a file) is a usage error, for create before any build
     (review #4)."""
     images_config({"debmirror": "http://127.0.0.1:9/debian"})
     folder = tmp_path / "folder"
     folder.mkdir()
     (tmp_path / "plain").write_text("x")
-    for args in (["images", "repack", str(small_tree), f"--image={folder}"],
-                 ["images", "repack", str(small_tree), f"--image={tmp_path / 'plain' / 'x.squashfs'}"],
-                 ["images", "create", SUITE, str(folder)]):
+    for args in (
+        ["images", "repack", str(small_tree), f"--image={folder}"],
+        ["images", "repack", str(small_tree), f"--image={tmp_path / 'plain' / 'x.squashfs'}"],
+        ["images", "create", SUITE, str(folder)],
+    ):
         proc = clara(*args)
         line = one_error_line(proc)
         assert proc.returncode == 2, proc.stderr
