@@ -21,6 +21,8 @@ APT_PACKAGES=(
   mmdebstrap debootstrap squashfs-tools uidmap arch-test dracut-core mktorrent opentracker aria2 openssh-server openssh-client
   # secrets (vim: the enc edit tests run a real editor)
   openssl vim
+  # the scientific software stack (clara easybuild drives eb with Lmod)
+  lmod
   # the sudo re-exec of a non-root user (as the original did)
   sudo
 )
