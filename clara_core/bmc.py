@@ -22,9 +22,13 @@ A resolver may have a *fallback section*: when the node has none of
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+import queue
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from clara_core.config import NodeSettings
 from clara_core.errors import ConfigError
@@ -69,6 +73,12 @@ class BmcEndpoint:
     def address(self) -> str:
         """``host:port`` for messages."""
         return f"{self.host}:{self.port}"
+
+    @property
+    def detail(self) -> dict[str, Any]:
+        """``address`` and ``port``, for a failure's ``-o json`` detail (messages name no address,
+        so that identical reasons fold)."""
+        return {"address": self.host, "port": self.port}
 
 
 def _text(value: object) -> str:
@@ -133,3 +143,82 @@ def bmc_address(node: str, settings: NodeSettings, default_port: int) -> tuple[s
     """
     endpoint = BmcResolver(settings, default_port).endpoint(node)
     return endpoint.host, endpoint.port
+
+
+#: A resolved BMC address: the address family and the socket address.
+SocketAddress = tuple[int, tuple[Any, ...]]
+#: What resolves a name: :func:`socket.getaddrinfo`'s signature.
+Resolver = Callable[..., list[tuple[Any, ...]]]
+#: Name look-ups run at once by :func:`resolve_addresses` at most.
+RESOLVE_WORKERS = 64
+
+
+def literal_address(host: str, port: int) -> SocketAddress | None:
+    """The socket address of an address literal, in the canonical form a socket reports
+    senders in (None for a name)."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            packed = socket.inet_pton(family, host)
+        except (OSError, ValueError):
+            continue
+        canonical = socket.inet_ntop(family, packed)
+        return family, ((canonical, port) if family == socket.AF_INET else (canonical, port, 0, 0))
+    return None
+
+
+def _lookup(host: str, port: int, kind: int, resolver: Resolver) -> SocketAddress | str:
+    try:
+        infos = resolver(host, port, socket.AF_UNSPEC, kind)
+    except (OSError, UnicodeError) as exc:  # UnicodeError: a label over 63 characters (idna)
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+        return f"cannot resolve BMC host ({reason})"
+    if not infos:
+        return "cannot resolve BMC host (no address)"
+    family, _kind, _proto, _name, sockaddr = infos[0]
+    return family, tuple(sockaddr)
+
+
+def resolve_addresses(hosts: Iterable[tuple[str, int]], deadline: float, *, kind: int = socket.SOCK_DGRAM,
+                      workers: int = RESOLVE_WORKERS, resolver: Resolver = socket.getaddrinfo,
+                      ) -> dict[tuple[str, int], SocketAddress | str]:
+    """Each ``(host, port)``'s socket address, or why it has none, by ``deadline`` (monotonic).
+
+    Address literals are read at once; names are looked up concurrently (``workers``
+    threads, daemons: a look-up still hanging at the deadline neither holds the caller nor
+    the process's exit) and a name not resolved by the deadline gets "no answer from the
+    resolver". The reasons name no host: it is in each node's detail.
+    """
+    found: dict[tuple[str, int], SocketAddress | str] = {}
+    names: queue.SimpleQueue[tuple[str, int]] = queue.SimpleQueue()
+    pending: set[tuple[str, int]] = set()
+    for key in dict.fromkeys(hosts):
+        literal = literal_address(*key)
+        if literal is not None:
+            found[key] = literal
+        else:
+            pending.add(key)
+            names.put(key)
+    if not pending:
+        return found
+    answers: queue.SimpleQueue[tuple[tuple[str, int], SocketAddress | str]] = queue.SimpleQueue()
+
+    def worker() -> None:
+        while time.monotonic() < deadline:
+            try:
+                key = names.get_nowait()
+            except queue.Empty:
+                return
+            answers.put((key, _lookup(key[0], key[1], kind, resolver)))
+
+    for index in range(min(workers, len(pending))):
+        threading.Thread(target=worker, daemon=True, name=f"clara-resolve-{index}").start()
+    while pending:
+        try:
+            key, answer = answers.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            break
+        found[key] = answer
+        pending.discard(key)
+    for key in pending:
+        found[key] = "cannot resolve BMC host (no answer from the resolver in time)"
+    return found

@@ -10,6 +10,8 @@ Two families:
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ClaraError(Exception):
     """A failure the user can act on; printed as one line, never a traceback."""
@@ -45,14 +47,19 @@ class NodeError(Exception):
     ``retryable`` tells the fan-out whether trying again may help (a timeout,
     a dropped packet) or must not happen (a wrong password: retrying it
     would lock the account on the BMC).
+
+    The message names no node and no address (the output names the node
+    through its node set, so that identical reasons fold); ``detail`` carries
+    what tells nodes apart (``address``, ``port``...) into ``-o json``.
     """
 
     retryable = False
 
-    def __init__(self, message: str, *, retryable: bool | None = None) -> None:
+    def __init__(self, message: str, *, retryable: bool | None = None, detail: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         if retryable is not None:
             self.retryable = retryable
+        self.detail: dict[str, Any] = dict(detail or {})
 
 
 class TransientNodeError(NodeError):
@@ -67,3 +74,8 @@ class AuthenticationError(NodeError):
 
 class UnsupportedError(NodeError):
     """The node (or its backend) cannot do what was asked."""
+
+
+#: The reason given for a node whose state-changing command (a power action, a BMC reset...)
+#: was sent but not answered: it may have run, so it is never sent again.
+MAY_HAVE_BEEN_APPLIED = "no answer after the command was sent: it may have been applied (check with status)"

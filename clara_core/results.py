@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 
@@ -16,6 +16,8 @@ class NodeResult:
         identical values are folded together in the output.
     :param error: why it failed, when ``ok`` is false.
     :param data: structured details for ``-o json`` (SEL entries, MACs...).
+    :param detail: how the node was reached (``address``, ``port``, ``attempts``...),
+        for ``-o json`` only: the text output folds on ``value``/``error`` alone.
     """
 
     node: str
@@ -23,6 +25,7 @@ class NodeResult:
     value: str = ""
     error: str = ""
     data: dict[str, Any] = field(default_factory=dict)
+    detail: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def success(cls, node: str, value: str = "", **data: Any) -> NodeResult:
@@ -30,9 +33,13 @@ class NodeResult:
         return cls(node=node, ok=True, value=value, data=data)
 
     @classmethod
-    def failure(cls, node: str, error: str, **data: Any) -> NodeResult:
-        """A failed result with its reason."""
-        return cls(node=node, ok=False, error=error, data=data)
+    def failure(cls, node: str, error: str, *, detail: dict[str, Any] | None = None, **data: Any) -> NodeResult:
+        """A failed result with its reason (no node name or address in it: see ``detail``)."""
+        return cls(node=node, ok=False, error=error, data=data, detail=dict(detail or {}))
+
+    def with_detail(self, **detail: Any) -> NodeResult:
+        """This result with ``detail`` added (keys already set are kept)."""
+        return replace(self, detail={**detail, **self.detail})
 
     @property
     def text(self) -> str:
@@ -48,4 +55,6 @@ class NodeResult:
             record["error"] = self.error
         if self.data:
             record["data"] = self.data
+        if self.detail:
+            record["detail"] = self.detail
         return record

@@ -11,7 +11,6 @@ gets one session that serves every step of the verb and is closed at the end.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -20,12 +19,13 @@ from ClusterShell.NodeSet import NodeSet
 
 from clara_core import ClaraError, ConfigError, NodeError, NodeResult, UnsupportedError
 from clara_core.context import Context
+from clara_core.fanout_engine import current_attempt
 from clara_core.protocols import BootDevice, PowerAction, SelEntry
 from clara_ipmi import fru
 from clara_ipmi.batch import Job, Step
 from clara_ipmi.session import UNSURE, ipmi_session
 from clara_ipmi.session import send_once as session_send_once
-from clara_ipmi.settings import SECTION, BmcTarget, Targets
+from clara_ipmi.settings import SECTION, BmcTarget, Targets, ipmi_policy
 
 #: Chassis Control (netfn 0, cmd 2) data byte per action.
 _CHASSIS_CONTROL = {PowerAction.OFF: 0, PowerAction.ON: 1, PowerAction.REBOOT: 3, PowerAction.SOFT: 5}
@@ -63,34 +63,34 @@ class IpmiBackend:
         return self.ctx.secret("IMMUSER"), self.ctx.secret("IMMPASSWORD")
 
     def run(self, nodes: NodeSet, op: Operation, credentials: tuple[str, str] | None = None,
-            once: bool = False) -> Iterator[NodeResult]:
+            changes_state: bool = False) -> Iterator[NodeResult]:
         """Open a session on each node's BMC, apply ``op``, close it; results as they come.
 
-        ``once``: ``op`` sends a non-idempotent command with :meth:`send_once`; a node whose
-        command was sent is never tried again (even when the fan-out gave up on the attempt).
+        ``changes_state``: ``op`` changes the BMC's state (boot device, event log...); once
+        the session is up the node is never tried again (pyghmi may still resend a request
+        within the session: the BMC drops duplicates by sequence number). A non-idempotent
+        command goes through :func:`send_once`, which also forbids the resend.
         """
         targets = self.targets.resolve(nodes)
         user, password = credentials or self.credentials()
-        timeout = self.ctx.policy(SECTION).timeout
-        sent: set[str] = set()
 
         def one(node: str) -> NodeResult | str:
             target = targets[node]
-            # end the attempt a little before the fan-out gives up on it (it would retry it)
-            _attempt.deadline = time.monotonic() + timeout * 0.9
-            _attempt.sent = sent
-            _attempt.node = node
-            if once and node in sent:
-                raise NodeError(f"BMC {target.address}: {UNSURE}", retryable=False)
+            attempt = current_attempt()
+            if attempt is not None:
+                attempt.detail.update(target.detail)
+                attempt.awaiting()  # a dead BMC gives its parallel slot to the next node
             with ipmi_session(target, user, password) as cmd:
-                if once and node in sent:  # an abandoned attempt sent it while this one waited
-                    raise NodeError(f"BMC {target.address}: {UNSURE}", retryable=False)
+                if attempt is not None:
+                    attempt.answer()
+                    if changes_state:
+                        attempt.commit()
                 outcome = op(cmd, target)
             if isinstance(outcome, NodeResult):
                 return NodeResult(node, outcome.ok, outcome.value, outcome.error, outcome.data)
             return outcome
 
-        return self.ctx.fanout(list(nodes), one, section=SECTION)
+        return self.ctx.fanout(list(nodes), one, section=SECTION, timeout=ipmi_policy(self.ctx).timeout)
 
     # -- power --------------------------------------------------------------
 
@@ -108,7 +108,7 @@ class IpmiBackend:
 
         targets = self.targets.resolve(nodes)
         user, password = self.credentials()
-        return BatchRunner(user, password, self.ctx.policy(SECTION)).run(list(targets.values()), job)
+        return BatchRunner(user, password, ipmi_policy(self.ctx)).run(list(targets.values()), job)
 
     def power(self, nodes: NodeSet, action: PowerAction) -> Iterator[NodeResult]:
         """Chassis power: ``status`` answers ``on``/``off``; other actions answer their name."""
@@ -127,7 +127,7 @@ class IpmiBackend:
             send_once(cmd, target, 0, 2, [_CHASSIS_CONTROL[action]])
             return action.value
 
-        return self.run(nodes, op, once=action is not PowerAction.STATUS)
+        return self.run(nodes, op)
 
     # -- boot device ----------------------------------------------------------
 
@@ -136,13 +136,13 @@ class IpmiBackend:
         device = BootDevice(device)
         if self.engine() == "batch":
             return self.run_batch(nodes, Job(boot_steps(device, persistent), lambda _answers: device.value,
-                                             raise_privilege=True))
+                                             raise_privilege=True, changes_state=True))
 
         def op(cmd: Any, target: BmcTarget) -> str:
             cmd.set_bootdev(_BOOT_DEVICES[device], persist=persistent)
             return device.value
 
-        return self.run(nodes, op)
+        return self.run(nodes, op, changes_state=True)
 
     # -- event log ------------------------------------------------------------
 
@@ -165,7 +165,7 @@ class IpmiBackend:
             cmd.xraw_command(netfn=0x0A, command=0x47, data=data)
             return "cleared"
 
-        return self.run(nodes, op)
+        return self.run(nodes, op, changes_state=True)
 
     # -- the BMC itself (BmcBackend: the other verbs of ``clara ipmi``) --------
 
@@ -227,12 +227,12 @@ class IpmiBackend:
                 send_once(cmd, target, 6, 2, [])
             except NodeError as exc:
                 if str(exc).endswith(UNSURE):
-                    raise NodeError(f"BMC {target.address}: no answer to the cold reset "
-                                    "(it may be restarting)", retryable=False) from None
+                    raise NodeError("no answer to the cold reset (the BMC may be restarting)", retryable=False,
+                                    detail=target.detail) from None
                 raise
             return "BMC cold reset"
 
-        return self.run(nodes, op, once=True)
+        return self.run(nodes, op)
 
     def sol_deactivate(self, nodes: NodeSet) -> Iterator[NodeResult]:
         """End any serial-over-LAN session open on the BMC (Deactivate Payload, SOL instance 1)."""
@@ -242,23 +242,16 @@ class IpmiBackend:
             code = answer.get("code", 0)
             if code in (0, 0x80):  # 0x80: payload already deactivated
                 return "deconnected"
-            raise NodeError(f"BMC {target.address}: {answer.get('error', f'completion code {code:#x}')}")
+            raise NodeError(f"BMC error: {answer.get('error', f'completion code {code:#x}')}", detail=target.detail)
 
         return self.run(nodes, op)
 
 
-#: The attempt running in this thread (``IpmiBackend.run``): its deadline, the nodes whose
-#: non-idempotent command went out, and its node.
-_attempt = threading.local()
-
-
 def send_once(cmd: Any, target: BmcTarget, netfn: int, command: int, data: list[int]) -> bytes:
-    """Send a non-idempotent command once, within the current attempt's time (see ``run``)."""
-    sent: set[str] = getattr(_attempt, "sent", set())
-    deadline: float = getattr(_attempt, "deadline", time.monotonic() + 10)
-    node = getattr(_attempt, "node", target.node)
-    if time.monotonic() < deadline - 0.2:
-        sent.add(node)
+    """Send a non-idempotent command once, by the node's deadline (the fan-out's attempt is
+    committed: never tried again)."""
+    attempt = current_attempt()
+    deadline = attempt.deadline if attempt is not None else time.monotonic() + 10
     return session_send_once(cmd, target, netfn, command, data, deadline)
 
 

@@ -11,13 +11,18 @@ sessions can be in flight. Answers are routed to their session by the BMC's
 address (and, when several sessions share a BMC, by the session ids and tags
 each state machine checks).
 
-The loop honours the ``[ipmi]`` fan-out policy itself: ``parallel``
-sessions at most, ``timeout`` per attempt, ``retries`` for nodes that did
-not answer (never for a refused password, and never once a non-idempotent
-command such as a power action was sent: no resend either) after
-``backoff`` seconds (doubling), first attempts ``stagger`` seconds apart,
-two attempts on one node at least ``min_interval`` apart, and cipher suites
-in the configured order (17 then 3 by default).
+The loop honours the ``[ipmi]`` fan-out policy itself, with the core's
+:class:`~clara_core.AttemptSchedule`: ``parallel`` sessions at most, not
+counting BMCs silent for :data:`~clara_core.fanout_engine.SILENT_AFTER`
+(up to ``waiting`` of them: a dead BMC does not hold a slot while it times
+out); ``timeout`` for a node's whole operation (resends inside a session,
+and ``retries`` after ``backoff`` seconds, doubling, only inside it: a dead
+BMC costs its timeout once); never a retry for a refused password, nor once
+a state-changing command was sent (a power action is not even resent in its
+session); first attempts ``stagger`` seconds apart, two attempts on one node
+at least ``min_interval`` apart, and cipher suites in the configured order
+(17 then 3 by default). BMC names are resolved before the loop, all at once
+(:func:`clara_core.bmc.resolve_addresses`), within ``timeout``.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from clara_core import AttemptSchedule, FanoutPolicy, NodeResult, ScheduledAttempt
+from clara_core.bmc import SocketAddress, resolve_addresses
+from clara_core.fanout_engine import SILENT_AFTER
 from clara_ipmi.batch_session import CLOSE_WAIT, RESEND_AFTER, BmcSession, Interpret, Job, Step
 from clara_ipmi.settings import BmcTarget
 
@@ -64,6 +71,7 @@ class _Session(BmcSession):
     sock: socket.socket | None = None
     scheduled: ScheduledAttempt | None = None
     reported: bool = False
+    silent: bool = False  # no answer after SILENT_AFTER: no longer holds a ``parallel`` slot
 
 
 class BatchRunner:
@@ -79,7 +87,7 @@ class BatchRunner:
         #: The shared sockets: each with its family, how many sessions it may carry, and carries.
         self._sockets: dict[socket.socket, list[int]] = {}
         #: Each BMC's address family and socket address (or why it has none), resolved once per run.
-        self._addresses: dict[tuple[str, int], tuple[int, tuple[Any, ...]] | str] = {}
+        self._addresses: dict[tuple[str, int], SocketAddress | str] = {}
 
     # -- the loop -------------------------------------------------------------
 
@@ -91,10 +99,11 @@ class BatchRunner:
         parked: dict[Peer, deque[ScheduledAttempt]] = {}  # waiting for a session with their BMC to end
         self._selector = selectors.DefaultSelector()
         self._sockets = {}
-        self._addresses = {}
+        self._addresses = resolve_addresses([(t.host, t.port) for t in targets], time.monotonic() + policy.timeout)
         live: set[_Session] = set()
         by_peer: dict[Peer, list[_Session]] = {}
-        active = 0  # live sessions whose result is not reported yet
+        active = 0  # live sessions whose result is not reported yet, silent ones apart
+        silent = 0  # those silent ones
         self._scan_at = 0.0
         try:
             while schedule or live or parked:
@@ -116,7 +125,7 @@ class BatchRunner:
                         continue
                     assert session is not None
                     active += 1
-                    schedule.started(due, now)
+                    session.deadline = schedule.started(due, now)
                     session.scheduled = due
                     live.add(session)
                     taken = {s.slot for s in sharing}
@@ -139,17 +148,21 @@ class BatchRunner:
                     for session in live:
                         if session.result is None:
                             self._check_time(session, now)
+                        if (session.result is None and not session.silent and not session.answered
+                                and now - session.started >= SILENT_AFTER and silent < policy.waiting):
+                            session.silent = True  # maybe dead: its slot goes to the next node
+                            active -= 1
+                            silent += 1
                 for session in touched:
                     if session.result is not None and not session.reported:
                         session.reported = True
-                        active -= 1
-                        outcome = session.result
-                        if not outcome.ok and outcome.data.get("retryable") and session.attempt < policy.retries:
-                            assert session.scheduled is not None
-                            schedule.retry(session.scheduled, now)
+                        if session.silent:
+                            silent -= 1
                         else:
-                            data = {k: v for k, v in outcome.data.items() if k != "retryable"}
-                            yield NodeResult(outcome.node, outcome.ok, outcome.value, outcome.error, data)
+                            active -= 1
+                        result = self._settle(session, schedule, now)
+                        if result is not None:
+                            yield result
                         self._close(session)
                     if session.ended(now):
                         live.discard(session)
@@ -172,6 +185,18 @@ class BatchRunner:
                 sock.close()
             self._selector.close()
             self._sockets = {}
+
+    def _settle(self, session: _Session, schedule: AttemptSchedule, now: float) -> NodeResult | None:
+        """The node's result once ``session`` has one, or None when another attempt is scheduled
+        (a retryable failure, with time left before the node's deadline)."""
+        outcome = session.result
+        assert outcome is not None and session.scheduled is not None
+        if (not outcome.ok and outcome.data.get("retryable") and session.attempt < self.policy.retries
+                and schedule.retry(session.scheduled, now)):
+            return None
+        data = {k: v for k, v in outcome.data.items() if k != "retryable"}
+        detail = {**outcome.detail, "attempts": session.attempt + 1} if not outcome.ok else {}
+        return NodeResult(outcome.node, outcome.ok, outcome.value, outcome.error, data, detail)
 
     def _receive(self, sock: socket.socket, by_peer: dict[Peer, list[_Session]], job: Job) -> list[_Session]:
         """Read the datagrams waiting on ``sock`` and hand each to its session; the sessions touched."""
@@ -204,19 +229,14 @@ class BatchRunner:
     # -- one session: the state machine's I/O ---------------------------------------
 
     def _start(self, target: BmcTarget, attempt: int) -> tuple[_Session | None, NodeResult | None]:
-        """A new session with ``target``'s BMC (its address resolved once per run), or a failure."""
+        """A new session with ``target``'s BMC (its address resolved before the loop), or a failure;
+        the caller sets the session's deadline when it starts it."""
         key = (target.host, target.port)
         address = self._addresses.get(key)
-        if address is None:
-            try:
-                address = _resolve(target.host, target.port)
-            except (socket.gaierror, UnicodeError, OSError) as exc:
-                # UnicodeError: a label over 63 characters (idna) -- a bad name fails its node only
-                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
-                address = f"cannot resolve BMC host {target.host} ({reason})"
-            self._addresses[key] = address
+        if address is None:  # a target the run did not resolve up front
+            address = self._addresses[key] = resolve_addresses([key], time.monotonic() + self.policy.timeout)[key]
         if isinstance(address, str):
-            return None, NodeResult.failure(target.node, address)
+            return None, NodeResult.failure(target.node, address, detail={**target.detail, "attempts": attempt + 1})
         family, sockaddr = address
         session = _Session(target, self.user, self.password, self.policy.timeout, time.monotonic(),
                            attempt=attempt, family=family, sockaddr=sockaddr)
@@ -230,7 +250,8 @@ class BatchRunner:
             try:
                 sock = socket.socket(session.family, socket.SOCK_DGRAM)
             except OSError as exc:
-                return NodeResult.failure(session.target.node, f"BMC {session.target.address}: {exc.strerror or exc}")
+                return NodeResult.failure(session.target.node, f"no socket for the BMC: {exc.strerror or exc}",
+                                          detail={**session.target.detail, "attempts": session.attempt + 1})
             sock.setblocking(False)
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
@@ -282,7 +303,7 @@ class BatchRunner:
                 if session.closing:
                     session.drop()
                 elif exc.errno not in _TRANSIENT_SEND_ERRORS:
-                    session.fail(f"BMC {session.target.address}: {exc.strerror}", retryable=True)
+                    session.fail(f"cannot send to the BMC: {exc.strerror}", retryable=True)
 
 
 def _peer(sockaddr: tuple[Any, ...]) -> Peer:
@@ -291,20 +312,3 @@ def _peer(sockaddr: tuple[Any, ...]) -> Peer:
     if len(sockaddr) >= 4:
         return str(sockaddr[0]).split("%", 1)[0], sockaddr[1], sockaddr[3]
     return sockaddr[0], sockaddr[1]
-
-
-def _resolve(host: str, port: int) -> tuple[int, tuple[Any, ...]]:
-    """The address family and socket address of a BMC; an address literal is used as is
-    (in the canonical form the socket reports senders in), a name is resolved."""
-    for family in (socket.AF_INET, socket.AF_INET6):
-        try:
-            packed = socket.inet_pton(family, host)
-        except (OSError, ValueError):
-            continue
-        canonical = socket.inet_ntop(family, packed)
-        return family, ((canonical, port) if family == socket.AF_INET else (canonical, port, 0, 0))
-    infos = socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_DGRAM)
-    if not infos:
-        raise OSError(f"no address for {host}")
-    family, _kind, _proto, _name, sockaddr = infos[0]
-    return family, tuple(sockaddr)

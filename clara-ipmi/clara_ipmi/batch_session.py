@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from clara_core import NodeResult
+from clara_core.errors import MAY_HAVE_BEEN_APPLIED
 from clara_ipmi import rmcp
 from clara_ipmi.settings import BmcTarget
 
@@ -44,8 +45,13 @@ class Job:
     interpret: Interpret
     raise_privilege: bool = False
     #: The commands are not idempotent (chassis power control): once one is sent it is never
-    #: sent again, and no answer after that is a final failure ("may or may not have been applied").
+    #: sent again, not even resent in its session, and no answer after that is a final failure
+    #: ("it may have been applied").
     once: bool = False
+    #: The commands change the BMC's state (boot device...): they may be resent within their
+    #: session (the BMC drops a duplicate by its sequence number), but once one was sent the
+    #: node is never tried again in a new session.
+    changes_state: bool = False
 
 
 @dataclass(eq=False)
@@ -55,8 +61,10 @@ class BmcSession:
     :param target: the node and its BMC.
     :param user: the IPMI user name.
     :param password: its password.
-    :param timeout: seconds the attempt may take, from ``started``.
+    :param timeout: the node's whole time (``timeout`` of the policy, for messages).
     :param started: when the attempt began (the caller's clock).
+    :param deadline: when the node's time is up (default ``started + timeout``; a retry
+        keeps its node's first deadline).
     """
 
     target: BmcTarget
@@ -64,6 +72,7 @@ class BmcSession:
     password: bytes
     timeout: float
     started: float
+    deadline: float = 0.0
     #: Sessions with one BMC at once get distinct slots (set before :meth:`start`): their setup
     #: tags (a block of 8 each) and caps sequence numbers differ, so that answers that carry no
     #: session id still reach their own session.
@@ -78,13 +87,22 @@ class BmcSession:
     expected_seq: int = 0
     result: NodeResult | None = None
     closing_until: float = 0.0
-    committed: bool = False  # a command of a ``once`` job was sent: no resend, no retry
+    committed: bool = False  # a command of a state-changing job was sent: no new attempt
+    no_resend: bool = False  # a command of a ``once`` job was sent: not even resent in the session
     resend_after: float = RESEND_AFTER  # doubles with each resend of one request (a slow BMC is not flooded)
     handshakes: int = 0
     _outbox: list[bytes] = field(default_factory=list, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.suites = list(self.target.cipher_suites)
+        if not self.deadline:
+            self.deadline = self.started + self.timeout
+
+    @property
+    def answered(self) -> bool:
+        """Whether the BMC answered anything yet (a silent one may be dead: it then stops
+        holding a ``parallel`` slot)."""
+        return self.state != "caps"
 
     # -- what the caller reads ---------------------------------------------------
 
@@ -106,9 +124,9 @@ class BmcSession:
         """When :meth:`check_time` next has something to do (closing: when to stop waiting)."""
         if self.state == "closing":
             return self.closing_until
-        if self.committed:
-            return self.started + self.timeout
-        return min(self.sent + self.resend_after, self.started + self.timeout)
+        if self.no_resend:
+            return self.deadline
+        return min(self.sent + self.resend_after, self.deadline)
 
     def packets_to_send(self) -> list[bytes]:
         """The packets to send to the BMC now, in order; each is handed out once."""
@@ -148,10 +166,10 @@ class BmcSession:
         """Fail the attempt past its deadline, or send the request again if its answer is late."""
         if not self.waiting:
             return
-        if now - self.started >= self.timeout:
+        if now >= self.deadline:
             what = "no answer from BMC" if self.state in ("caps", "open") else "BMC stopped answering"
-            self.fail(f"{what} {self.target.address} (timeout after {self.timeout:g}s)", retryable=True)
-        elif now - self.sent >= self.resend_after and not self.committed:
+            self.fail(f"{what} (timeout after {self.timeout:g}s)", retryable=True)
+        elif now - self.sent >= self.resend_after and not self.no_resend:
             self._request(self.last, now, resend=True)  # never a non-idempotent command: BMCs may run it twice
 
     def fail(self, reason: str, retryable: bool = False) -> None:
@@ -160,11 +178,8 @@ class BmcSession:
             return
         if retryable and self.committed:
             # the command may have been carried out: trying it again could run it twice
-            reason = (f"BMC {self.target.address}: no answer after the command was sent "
-                      f"(timeout after {self.timeout:g}s); it may or may not have been applied: "
-                      "check with status")
-            retryable = False
-        self.result = NodeResult.failure(self.target.node, reason, retryable=retryable)
+            reason, retryable = MAY_HAVE_BEEN_APPLIED, False
+        self.result = NodeResult.failure(self.target.node, reason, retryable=retryable, detail=self.target.detail)
 
     def close(self, now: float) -> None:
         """Close the RMCP+ session if one was opened (then await the answer until
@@ -212,14 +227,13 @@ class BmcSession:
         if netfn != 0x07 or sequence != self.slot & 0x3F:
             raise rmcp.ProtocolError("not an answer to this Get Channel Authentication Capabilities")
         if code == 0 and len(data) > 1 and not data[1] & 0x80:
-            self.fail(f"BMC {self.target.address} does not speak IPMI 2.0 (lanplus)")
+            self.fail("BMC does not speak IPMI 2.0 (lanplus)")
             return
         self._handshake(now)  # a BMC that refuses the command may still open RMCP+ sessions
 
     def _setup_answer(self, packet: bytes, now: float, job: Job) -> None:
         hand = self.hand
         assert hand is not None
-        address = self.target.address
         payload_type, _sid, _seq, payload, _whole = rmcp.parse_packet(packet)
         if self.state == "open" and payload_type == rmcp.PAYLOAD_OPEN_RESPONSE:
             status = hand.open_response(payload)
@@ -230,22 +244,22 @@ class BmcSession:
                 if self.suites:
                     self._handshake(now)
                 else:
-                    self.fail(f"BMC {address} refuses cipher suite "
+                    self.fail("BMC refuses cipher suite "
                               f"{','.join(map(str, self.target.cipher_suites))} ({why}, last tried {refused})")
             elif status == rmcp.NO_FREE_SESSION:  # other consoles hold every slot: one may free up
-                self.fail(f"BMC {address}: no free session (RMCP+ status {status:#x})", retryable=True)
+                self.fail(f"BMC has no free session (RMCP+ status {status:#x})", retryable=True)
             elif status:
-                self.fail(f"BMC {address}: open session refused (RMCP+ status {status:#x})")
+                self.fail(f"BMC refused the session (RMCP+ status {status:#x})")
             else:
                 self.state = "rakp1"
                 self.send(hand.rakp1(), now)
         elif self.state == "rakp1" and payload_type == rmcp.PAYLOAD_RAKP2:
             status = hand.rakp2(payload)
             if status == -1:
-                self.fail(f"authentication failed on BMC {address}: RAKP 2 HMAC is invalid (wrong password)")
+                self.fail("authentication failed: RAKP 2 HMAC is invalid (wrong password)")
             elif status:
                 reason = rmcp.AUTH_REFUSED.get(status, f"RMCP+ status {status:#x}")
-                self.fail(f"authentication failed on BMC {address}: {reason}")
+                self.fail(f"authentication failed: {reason}")
             else:
                 self.state = "rakp3"
                 self.send(hand.rakp3(), now)
@@ -254,7 +268,7 @@ class BmcSession:
             if status:
                 reason = "bad RAKP 4 integrity" if status == -1 else rmcp.AUTH_REFUSED.get(
                     status, f"RMCP+ status {status:#x}")
-                self.fail(f"authentication failed on BMC {address}: {reason}")
+                self.fail(f"authentication failed: {reason}")
                 return
             self.state = "privilege" if job.raise_privilege else "command"
             self._next_request(now, job)
@@ -269,7 +283,7 @@ class BmcSession:
             raise rmcp.ProtocolError("answer to another request")
         if code != 0:
             reason = rmcp.COMPLETION_CODES.get(code, f"completion code {code:#x}")
-            self.fail(f"BMC {self.target.address}: {reason}")
+            self.fail(f"BMC error: {reason}")
             return
         if self.state == "privilege":
             self.state = "command"
@@ -282,7 +296,7 @@ class BmcSession:
         try:
             value = job.interpret(self.answers)
         except (ValueError, IndexError) as exc:
-            self.fail(f"BMC {self.target.address}: unexpected answer ({exc})")
+            self.fail(f"unexpected answer from BMC ({exc})")
             return
         self.result = NodeResult.success(self.target.node, value)
 
@@ -294,5 +308,6 @@ class BmcSession:
         else:
             netfn, command, data = job.steps[self.step]
             packet, self.expected_seq = hand.request(netfn, command, data)
-            self.committed = self.committed or job.once
+            self.committed = self.committed or job.once or job.changes_state
+            self.no_resend = self.no_resend or job.once
         self.send(packet, now)

@@ -42,6 +42,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from clara_core import AuthenticationError, NodeError, TransientNodeError, UnsupportedError
+from clara_core.errors import MAY_HAVE_BEEN_APPLIED
+from clara_core.fanout_engine import current_attempt
 from clara_ipmi.settings import DEFAULT_CIPHER_SUITES, BmcTarget
 
 _lock = threading.Lock()
@@ -133,30 +135,31 @@ def node_error(exc: BaseException, target: BmcTarget) -> NodeError:
     """A Clara node error with a short reason for a pyghmi (or socket) failure."""
     if isinstance(exc, NodeError):
         return exc
+    detail = target.detail
     if isinstance(exc, socket.gaierror):
-        return NodeError(f"cannot resolve BMC host {target.host}")
+        return NodeError(f"cannot resolve BMC host ({exc.strerror or exc})", detail=detail)
     if isinstance(exc, UnicodeError):  # idna: a label over 63 characters
-        return NodeError(f"cannot resolve BMC host {target.host} ({exc})")
+        return NodeError(f"cannot resolve BMC host ({exc})", detail=detail)
     text = str(exc).strip()
     lower = text.lower()
     if isinstance(exc, (TypeError, AttributeError, KeyError)):
         # pyghmi's own failures (a dead session handed back...): never taken for "no answer"
-        return NodeError(f"BMC {target.address}: pyghmi failed ({type(exc).__name__}: {text})", retryable=False)
+        return NodeError(f"pyghmi failed ({type(exc).__name__}: {text})", retryable=False, detail=detail)
     if text == _NO_REASON:
-        return NodeError(f"login failed on BMC {target.address}: no reason given (check the user and password)",
-                         retryable=False)
+        return NodeError("login failed: no reason given (check the user and password)", retryable=False,
+                         detail=detail)
     if any(m in lower for m in _CIPHER_MESSAGES):
         suites = ",".join(map(str, target.cipher_suites))
-        return UnsupportedError(f"BMC {target.address} refuses cipher suite {suites} ({text})")
+        return UnsupportedError(f"BMC refuses cipher suite {suites} ({text})", detail=detail)
     if any(m in lower for m in _AUTH_MESSAGES):
-        return AuthenticationError(f"authentication failed on BMC {target.address}: {text}")
+        return AuthenticationError(f"authentication failed: {text}", detail=detail)
     if lower in _NO_ANSWER_TEXTS or any(m in lower for m in _NO_ANSWER_MESSAGES):
-        return TransientNodeError(f"no answer from BMC {target.address}")
+        return TransientNodeError("no answer from BMC", detail=detail)
     if "insufficient privilege" in lower:
-        return NodeError(f"BMC {target.address}: insufficient privilege ({text})")
+        return NodeError(f"insufficient privilege ({text})", detail=detail)
     if isinstance(exc, OSError):
-        return TransientNodeError(f"BMC {target.address}: {exc.strerror or text}")
-    return NodeError(f"BMC {target.address}: {text}")
+        return TransientNodeError(f"network error: {exc.strerror or text}", detail=detail)
+    return NodeError(f"BMC error: {text}", detail=detail)
 
 
 def _login(target: BmcTarget, user: str, password: str, suite: int | None) -> Any:
@@ -197,20 +200,24 @@ def _login(target: BmcTarget, user: str, password: str, suite: int | None) -> An
 
 
 #: The message of a non-idempotent command that got no answer (see :func:`send_once`).
-UNSURE = "no answer after the command was sent; it may or may not have been applied: check with status"
+UNSURE = MAY_HAVE_BEEN_APPLIED
 
 
 def send_once(cmd: Any, target: BmcTarget, netfn: int, command: int, data: list[int], deadline: float) -> bytes:
     """Send a non-idempotent command (chassis power control, BMC reset) exactly once.
 
     pyghmi would resend it after its retry timer, and a slow BMC then runs it
-    twice. Here it is sent once and awaited until ``deadline`` (monotonic);
-    no answer is a final :class:`NodeError` (never retried). Not sent at all
-    (a retryable error) when the deadline is already too close.
+    twice. Here it is sent once and awaited until ``deadline`` (monotonic, the
+    node's); no answer is a final :class:`NodeError` (never retried: the fan-out's
+    attempt is committed first). Not sent at all (a retryable error) when the
+    deadline is already too close.
     """
     remaining = deadline - time.monotonic()
     if remaining < 0.2:
-        raise TransientNodeError(f"no answer from BMC {target.address} (timeout before the command was sent)")
+        raise TransientNodeError("no answer from BMC (timeout before the command was sent)", detail=target.detail)
+    attempt = current_attempt()
+    if attempt is not None:
+        attempt.commit()
     session = cmd.ipmi_session
     session._clara_once = (netfn + 1, command)
     try:
@@ -218,7 +225,7 @@ def send_once(cmd: Any, target: BmcTarget, netfn: int, command: int, data: list[
     except Exception as exc:
         error = node_error(exc, target)
         if error.retryable:
-            raise NodeError(f"BMC {target.address}: {UNSURE}", retryable=False) from None
+            raise NodeError(UNSURE, retryable=False, detail=target.detail) from None
         raise error from None
     finally:
         session._clara_once = None

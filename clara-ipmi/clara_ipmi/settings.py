@@ -11,12 +11,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from clara_core import BmcEndpoint, BmcResolver, ConfigError
+from clara_core import BmcEndpoint, BmcResolver, ConfigError, FanoutPolicy
 from clara_core.config import Config, NodeSettings
+from clara_core.fanout_engine import protocol_policy
+
+if TYPE_CHECKING:
+    from clara_core.context import Context
 
 SECTION = "ipmi"
 DEFAULT_PORT = 623
+#: Seconds a node's whole IPMI operation may take unless ``timeout`` is set (config or
+#: ``--timeout``): FreeIPMI ipmipower's session timeout (20,000 ms), for the same reason: a
+#: BMC that has not answered in 20 s, requests resent all along, is not going to.
+DEFAULT_TIMEOUT = 20.0
 DEFAULT_CIPHER_SUITES: tuple[int, ...] = (17, 3)
 SUPPORTED_CIPHER_SUITES = (17, 3)
 
@@ -99,3 +108,8 @@ class Targets:
     def resolve(self, nodes: Iterable[str]) -> dict[str, BmcTarget]:
         """Every node's target (config errors surface here, before any work starts)."""
         return {node: self.target(node) for node in nodes}
+
+
+def ipmi_policy(ctx: Context) -> FanoutPolicy:
+    """The ``[ipmi]`` fan-out policy, with :data:`DEFAULT_TIMEOUT` when no ``timeout`` is set."""
+    return protocol_policy(ctx.policy(SECTION), ctx.config, SECTION, ctx.options.timeout, DEFAULT_TIMEOUT)

@@ -22,7 +22,8 @@ from ClusterShell.NodeSet import NodeSet
 
 from clara_core import BOOLEAN_WORDS, ClaraError, NodeError, NodeResult, UsageError, is_ip_address, parse_nodeset
 from clara_core.context import Context
-from clara_ipmi.settings import PRIVILEGE_NAMES, SECTION, BmcTarget, Targets
+from clara_core.fanout_engine import current_attempt
+from clara_ipmi.settings import PRIVILEGE_NAMES, SECTION, BmcTarget, Targets, ipmi_policy
 
 DEFAULT_CONMAN_PORT = 7890
 log = logging.getLogger("clara_ipmi")
@@ -190,7 +191,7 @@ def ssh(ctx: Context, nodes: NodeSet, command: str) -> Iterator[NodeResult]:
     for node, target in targets.items():
         by_host.setdefault(target.host, []).append(node)
     user, password = ctx.secret("IMMUSER"), ctx.secret("IMMPASSWORD")
-    policy = ctx.policy(SECTION)
+    policy = ipmi_policy(ctx)
     os.environ["SSHPASS"] = password  # read by `sshpass -e` in the children; never on a command line
     try:
         task = task_self()
@@ -249,12 +250,16 @@ def raw_ipmitool(ctx: Context, nodes: NodeSet, args: tuple[str, ...]) -> Iterato
     targets = Targets(ctx.config, SECTION).resolve(nodes)
     user, password = ctx.secret("IMMUSER"), ctx.secret("IMMPASSWORD")
     env = password_env("IPMI_PASSWORD", password)
-    timeout = ctx.policy(SECTION).timeout
+    policy = ipmi_policy(ctx)
+    timeout = policy.timeout
 
     def one(node: str) -> NodeResult:
         target = targets[node]
         error = ""
-        deadline = time.monotonic() + timeout * 0.9  # end ipmitool before the fan-out gives up on the node
+        attempt = current_attempt()  # ipmitool ends by the node's deadline, before the fan-out gives up
+        deadline = attempt.deadline if attempt is not None else time.monotonic() + timeout
+        if attempt is not None:
+            attempt.detail.update(target.detail)
         for suite in target.cipher_suites:
             try:
                 proc = subprocess.run(ipmitool_argv(target, user, suite, "-N", "1", "-R", "2", *args), env=env,
@@ -270,4 +275,4 @@ def raw_ipmitool(ctx: Context, nodes: NodeSet, args: tuple[str, ...]) -> Iterato
         lines = [line for line in error.splitlines() if line.strip()]
         raise NodeError("ipmitool: " + (lines[-1] if lines else "failed"))
 
-    return ctx.fanout(list(nodes), one, section=SECTION)
+    return ctx.fanout(list(nodes), one, section=SECTION, timeout=timeout)

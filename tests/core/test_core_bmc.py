@@ -188,3 +188,64 @@ def test_every_bmc_plugin_reads_addresses_the_same_way() -> None:
     assert [(t.host, t.port) for t in found.values()] == [("immcn1.adm", 443), ("immcn2.adm", 443), ("10.0.0.3", 443)]
     with pytest.raises(ConfigError, match=r"\[redfish\] bmc_port: 70000 is not a port number"):
         redfish.target(Config.from_dict({"redfish": {"bmc_port": "70000"}}).node_settings("redfish"), "cn1")
+
+
+# -- names resolved concurrently, under a deadline (issue 20 item 9) ------------------------------
+
+
+def test_resolve_addresses_reads_literals_and_names() -> None:
+    import socket
+    import time
+
+    from clara_core.bmc import resolve_addresses
+
+    found = resolve_addresses([("127.0.0.1", 623), ("::0001", 623), ("localhost", 6230),
+                               ("no-such-bmc.clara-test.invalid", 623)], time.monotonic() + 10)
+    assert found[("127.0.0.1", 623)] == (socket.AF_INET, ("127.0.0.1", 623))
+    assert found[("::0001", 623)] == (socket.AF_INET6, ("::1", 623, 0, 0))
+    local = found[("localhost", 6230)]
+    assert not isinstance(local, str) and local[1][1] == 6230
+    failure = found[("no-such-bmc.clara-test.invalid", 623)]
+    assert isinstance(failure, str) and failure.startswith("cannot resolve BMC host (")
+    assert "invalid" not in failure  # the host is in the node's detail, not in the reason (folding)
+
+
+def test_resolve_addresses_looks_names_up_concurrently() -> None:
+    """20 look-ups that only finish once all 20 run at the same time: done one after the other,
+    the barrier would break and every name fail."""
+    import threading
+    import time
+    from typing import Any
+
+    from clara_core.bmc import resolve_addresses
+
+    barrier = threading.Barrier(20, timeout=10)
+
+    def resolver(host: str, port: int, *_args: Any) -> list[tuple[Any, ...]]:
+        barrier.wait()
+        return [(2, 2, 17, "", ("10.0.0.1", port))]
+
+    found = resolve_addresses([(f"bmc{i}", 623) for i in range(20)], time.monotonic() + 30, resolver=resolver)
+    assert all(not isinstance(value, str) for value in found.values()), found
+
+
+def test_resolve_addresses_gives_up_at_the_deadline() -> None:
+    import threading
+    import time
+    from typing import Any
+
+    from clara_core.bmc import resolve_addresses
+
+    never = threading.Event()
+
+    def resolver(host: str, port: int, *_args: Any) -> list[tuple[Any, ...]]:
+        if host == "hang":
+            never.wait(30)
+        return [(2, 2, 17, "", ("10.0.0.2", port))]
+
+    try:
+        found = resolve_addresses([("hang", 623), ("fine", 623)], time.monotonic() + 0.3, resolver=resolver)
+    finally:
+        never.set()
+    assert found[("hang", 623)] == "cannot resolve BMC host (no answer from the resolver in time)"
+    assert found[("fine", 623)] == (2, ("10.0.0.2", 623))

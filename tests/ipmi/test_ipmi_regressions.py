@@ -118,10 +118,11 @@ def test_pyghmi_errors_are_matched_exactly() -> None:
     assert not node_error(AttributeError("'NoneType' object has no attribute 'x'"), target).retryable
     assert not node_error(IpmiException("Session failed to initialize"), target).retryable
     no_reason = node_error(IpmiException(_NO_REASON), target)
-    assert not no_reason.retryable and str(no_reason).startswith("login failed on BMC 10.0.0.1:623")
+    assert not no_reason.retryable and str(no_reason).startswith("login failed: no reason")
+    assert no_reason.detail == {"address": "10.0.0.1", "port": 623}
     assert not node_error(IpmiException("Nonexistent sensor"), target).retryable  # "none" inside a word
     timed_out = node_error(IpmiException(None), target)  # what pyghmi raises when a login times out
-    assert isinstance(timed_out, TransientNodeError) and str(timed_out) == "no answer from BMC 10.0.0.1:623"
+    assert isinstance(timed_out, TransientNodeError) and str(timed_out) == "no answer from BMC"
     assert node_error(IpmiException("timeout"), target).retryable
     assert node_error(UnicodeError("label too long"), target).retryable is False
 
@@ -298,7 +299,9 @@ def test_sockets_and_sessions_per_bmc_are_bounded(ipmi_env: IpmiEnv, monkeypatch
 
 
 def test_ipv6_peers_keep_their_scope() -> None:
-    from clara_ipmi.batch import _peer, _resolve
+    from clara_ipmi.batch import _peer
+
+    from clara_core.bmc import literal_address as _resolve
 
     assert _peer(("fe80::1%eth0", 623, 0, 2)) == _peer(("fe80::1", 623, 0, 2)) != _peer(("fe80::1", 623, 0, 3))
     assert _resolve("::0001", 623) == (socket.AF_INET6, ("::1", 623, 0, 0))
@@ -336,9 +339,9 @@ def test_batched_loop_staggers_first_attempts(ipmi_env: IpmiEnv, monkeypatch: py
     assert first[1] - first[0] >= 0.29 and first[2] - first[1] >= 0.29, first
 
 
-def test_batched_loop_retries_after_backoff_and_min_interval(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A BMC that never answers: the retry waits for the backoff and for min_interval since the
-    node's last start, whichever is later."""
+def test_a_dead_bmc_costs_its_timeout_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``timeout`` bounds the node's whole operation: a BMC that never answers gets one attempt
+    (resent inside it), not a second one after the timeout, whatever ``retries`` says."""
     from clara_ipmi import batch
     from clara_ipmi.settings import BmcTarget
 
@@ -346,18 +349,41 @@ def test_batched_loop_retries_after_backoff_and_min_interval(monkeypatch: pytest
 
     starts = _start_times(monkeypatch)
     targets = [BmcTarget("dead", UNREACHABLE, 623), BmcTarget("dead2", UNREACHABLE, 624)]
-    policy = FanoutPolicy(parallel=4, timeout=0.3, retries=1, backoff=0.2, min_interval=1.2)
+    policy = FanoutPolicy(parallel=4, timeout=1.5, retries=3, backoff=0.1)
     results = list(batch.BatchRunner("admin", PASSWORD, policy).run(targets, batch.Job(((0, 1, b""),), str)))
-    assert [r.ok for r in results] == [False, False] and all("timeout" in r.error for r in results), results
-    for node in ("dead", "dead2"):
+    assert {r.error for r in results} == {"no answer from BMC (timeout after 1.5s)"}, results
+    assert [r.detail for r in sorted(results, key=lambda r: r.node)] == [
+        {"address": UNREACHABLE, "port": 623, "attempts": 1}, {"address": UNREACHABLE, "port": 624, "attempts": 1}]
+    assert {node: len(times) for node, times in starts.items()} == {"dead": 1, "dead2": 1}
+
+
+#: An address that refuses every datagram at once (broadcast without SO_BROADCAST: EACCES): a
+#: quick, retryable failure, as a BMC that has no free session gives.
+REFUSING = "255.255.255.255"
+
+
+def test_batched_loop_retries_after_backoff_and_min_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A quick retryable failure: the retry waits for the backoff and for min_interval since the
+    node's last start, whichever is later, and starts only inside the node's deadline."""
+    from clara_ipmi import batch
+    from clara_ipmi.settings import BmcTarget
+
+    from clara_core import FanoutPolicy
+
+    starts = _start_times(monkeypatch)
+    targets = [BmcTarget("refusing", REFUSING, 623), BmcTarget("refusing2", REFUSING, 624)]
+    policy = FanoutPolicy(parallel=4, timeout=5, retries=1, backoff=0.2, min_interval=1.2)
+    results = list(batch.BatchRunner("admin", PASSWORD, policy).run(targets, batch.Job(((0, 1, b""),), str)))
+    assert [r.ok for r in results] == [False, False] and all("cannot send" in r.error for r in results), results
+    assert all(r.detail["attempts"] == 2 for r in results), results
+    for node in ("refusing", "refusing2"):
         first, second = starts[node]
-        assert second - first >= 1.19, (node, starts)  # min_interval wins over timeout + backoff
+        assert second - first >= 1.19, (node, starts)  # min_interval wins over the backoff
 
     starts.clear()
-    policy = FanoutPolicy(parallel=4, timeout=0.3, retries=1, backoff=0.6, min_interval=0)
-    list(batch.BatchRunner("admin", PASSWORD, policy).run(targets[:1], batch.Job(((0, 1, b""),), str)))
-    first, second = starts["dead"]
-    assert second - first >= 0.89, starts  # timeout 0.3 + backoff 0.6
+    policy = FanoutPolicy(parallel=4, timeout=1, retries=3, backoff=0.2, min_interval=1.2)
+    [result] = batch.BatchRunner("admin", PASSWORD, policy).run(targets[:1], batch.Job(((0, 1, b""),), str))
+    assert len(starts["refusing"]) == 1 and result.detail["attempts"] == 1  # no retry fits before the deadline
 
 
 def test_batched_loop_starts_due_retries_before_first_attempts(monkeypatch: pytest.MonkeyPatch,
@@ -372,10 +398,10 @@ def test_batched_loop_starts_due_retries_before_first_attempts(monkeypatch: pyte
     original = batch.BatchRunner._capabilities
     monkeypatch.setattr(batch.BatchRunner, "_capabilities",
                         lambda self, session: (order.append(session.target.node), original(self, session)))
-    targets = [BmcTarget("dead", UNREACHABLE, 623), *_shared_targets(ipmi_env, 2)]
-    policy = FanoutPolicy(parallel=1, timeout=0.3, retries=1, backoff=0)
+    targets = [BmcTarget("refusing", REFUSING, 623), *_shared_targets(ipmi_env, 2)]
+    policy = FanoutPolicy(parallel=1, timeout=3, retries=1, backoff=0)
     results = list(batch.BatchRunner("admin", PASSWORD, policy).run(targets, batch.Job(((0, 1, b""),), str)))
-    assert order == ["dead", "dead", "n0", "n1"], order
+    assert order == ["refusing", "refusing", "n0", "n1"], order
     assert [r.ok for r in results] == [False, True, True]
 
 

@@ -12,9 +12,10 @@ from ClusterShell.NodeSet import NodeSet
 
 from clara_core import ClaraError, NodeError, NodeResult
 from clara_core.context import Context
+from clara_core.fanout_engine import current_attempt, protocol_policy
 from clara_core.protocols import BootDevice, PowerAction, SelEntry
 from clara_ipmitool.runner import Ipmitool
-from clara_ipmitool.settings import SECTION, Target, resolve
+from clara_ipmitool.settings import DEFAULT_TIMEOUT, SECTION, Target, resolve
 
 _POWER_ARGS = {PowerAction.ON: "on", PowerAction.OFF: "off", PowerAction.SOFT: "soft", PowerAction.REBOOT: "reset"}
 _BOOT_ARGS = {BootDevice.PXE: "pxe", BootDevice.DISK: "disk", BootDevice.BIOS: "bios", BootDevice.DEFAULT: "none"}
@@ -52,14 +53,18 @@ class IpmitoolBackend:
 
     def _run(self, nodes: NodeSet, step: Callable[[Ipmitool, Target], NodeResult | str]) -> Iterator[NodeResult]:
         targets = resolve(self.ctx.config, nodes)
-        policy = self.ctx.policy(SECTION)
+        policy = protocol_policy(self.ctx.policy(SECTION), self.ctx.config, SECTION, self.ctx.options.timeout,
+                                 DEFAULT_TIMEOUT)
         tool = Ipmitool(self.program, self.ctx.secret("IMMUSER"), self.ctx.secret("IMMPASSWORD"),
                         timeout=policy.timeout)
 
         def one(node: str) -> NodeResult | str:
+            attempt = current_attempt()
+            if attempt is not None:
+                attempt.detail.update(targets[node].detail)
             return step(tool, targets[node])
 
-        return self.ctx.fanout(list(nodes), one, section=SECTION)
+        return self.ctx.fanout(list(nodes), one, section=SECTION, timeout=policy.timeout)
 
     def power(self, nodes: NodeSet, action: PowerAction) -> Iterator[NodeResult]:
         """``ipmitool power status|on|off|soft|reset``."""
@@ -70,7 +75,7 @@ class IpmitoolBackend:
                 out = tool.run(target, "power", "status")
                 match = _POWER_STATE.search(out)
                 if match is None:
-                    raise NodeError(f"BMC {target.address}: unexpected answer {out.strip()[:60]!r}")
+                    raise NodeError(f"unexpected answer {out.strip()[:60]!r}", detail=target.detail)
                 return match.group(1).lower()
             tool.run(target, "power", _POWER_ARGS[action], once=True)  # never sent twice
             return action.value
@@ -83,7 +88,7 @@ class IpmitoolBackend:
 
         def step(tool: Ipmitool, target: Target) -> str:
             extra = ["options=persistent"] if persistent else []
-            tool.run(target, "chassis", "bootdev", _BOOT_ARGS[device], *extra)
+            tool.run(target, "chassis", "bootdev", _BOOT_ARGS[device], *extra, changes_state=True)
             return device.value
 
         return self._run(nodes, step)
@@ -102,7 +107,7 @@ class IpmitoolBackend:
         """``ipmitool sel clear``."""
 
         def step(tool: Ipmitool, target: Target) -> str:
-            tool.run(target, "sel", "clear")
+            tool.run(target, "sel", "clear", changes_state=True)
             return "cleared"
 
         return self._run(nodes, step)

@@ -16,6 +16,9 @@ from clara_core.config import Config
 
 SECTION = "ipmi"
 DEFAULT_PORT = 623
+#: Seconds a node's whole operation may take unless ``timeout`` is set: the ``ipmi`` backend's
+#: default, FreeIPMI ipmipower's session timeout (20,000 ms).
+DEFAULT_TIMEOUT = 20.0
 _PRIVILEGES = {"user": "USER", "operator": "OPERATOR", "administrator": "ADMINISTRATOR", "admin": "ADMINISTRATOR",
                "2": "USER", "3": "OPERATOR", "4": "ADMINISTRATOR"}
 
