@@ -23,6 +23,8 @@ APT_PACKAGES=(
   openssl vim
   # the scientific software stack (clara easybuild drives eb with Lmod)
   lmod
+  # clara help <plugin> opens the man page when one is installed (tests generate them)
+  man-db
   # the sudo re-exec of a non-root user (as the original did)
   sudo
 )

@@ -96,19 +96,41 @@ def plugins_command(as_json: bool) -> None:
     Console(width=max(100, Console().width)).print(table)
 
 
+def open_man_page(page: str) -> int | None:
+    """Show ``man <page>`` when one is installed and standard output is a terminal, as the
+    original's ``clara help`` did; its exit status, or None to print the help text instead."""
+    import shutil
+    import subprocess
+
+    man = shutil.which("man")
+    if man is None or not sys.stdout.isatty():
+        return None
+    found = subprocess.run([man, "-w", page], capture_output=True, check=False)
+    if found.returncode != 0:
+        return None
+    return subprocess.run([man, page], check=False).returncode
+
+
 @click.command(name="help")
 @click.argument("plugin", required=False)
 @click.pass_context
 def help_command(ctx: click.Context, plugin: str | None) -> None:
-    """Show the help of a plugin's commands (clara help ipmi)."""
+    """Show the manual page of Clara or of a plugin (clara help ipmi) when the packages
+    installed it and a terminal is attached, else the help of the plugin's commands."""
     root = ctx.find_root().command
     assert isinstance(root, click.Group)
     if plugin is None:
+        status = open_man_page("clara")
+        if status is not None:
+            ctx.exit(status)
         click.echo(root.get_help(ctx.find_root()))
         return
     command = root.get_command(ctx, plugin)
     if command is None:
         raise UsageError(f"Sorry, the plugin {plugin} doesn't exist. See 'clara --help'.")
+    status = open_man_page(f"clara-{plugin}")
+    if status is not None:
+        ctx.exit(status)
     with click.Context(command, info_name=plugin, parent=ctx.find_root()) as sub:
         click.echo(command.get_help(sub))
         if isinstance(command, click.Group):

@@ -262,3 +262,50 @@ def test_launcher_imports_with_the_collector_paused_then_runs(monkeypatch: pytes
         gc.unfreeze()
     assert seen and seen[0][0] and seen[0][1] > 0
     assert gc.isenabled()
+
+
+def test_help_opens_the_man_page_on_a_terminal(tmp_path: Path) -> None:
+    """``clara help show`` on a terminal with clara-show(1) installed runs man, as the
+    original did; without a terminal it prints the help text."""
+    import os
+    import pty
+    import shutil
+    import subprocess
+    import sys
+
+    if shutil.which("man") is None:
+        pytest.skip("man is not installed")
+    root = Path(__file__).resolve().parents[2]
+    # the pages of this venv's plugins (not the test plugins of this run, some broken on purpose)
+    plain = {k: v for k, v in os.environ.items() if not k.startswith("CLARA_") and k != "PYTHONPATH"}
+    made = subprocess.run([sys.executable, str(root / "scripts" / "manpages.py"), str(tmp_path / "out")],
+                          capture_output=True, text=True, env=plain, check=False)
+    assert made.returncode == 0, made.stderr
+    man1 = tmp_path / "man" / "man1"
+    man1.mkdir(parents=True)
+    for page in (tmp_path / "out").rglob("*.1"):
+        shutil.copy(page, man1 / page.name)
+    assert (man1 / "clara-show.1").is_file()
+    clara = str(Path(sys.executable).with_name("clara"))
+    env = {**os.environ, "MANPATH": str(tmp_path / "man"), "PAGER": "cat", "MANPAGER": "cat", "MANWIDTH": "80"}
+    master, slave = pty.openpty()
+    try:
+        shown = subprocess.run([clara, "help", "show"], stdin=slave, stdout=slave, stderr=subprocess.PIPE,
+                               env=env, timeout=60, check=False)
+        os.close(slave)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(master)
+    text = b"".join(chunks).decode(errors="replace")
+    assert shown.returncode == 0, shown.stderr
+    assert "CLARA-SHOW(1)" in text and "Clara manual" in text
+    piped = subprocess.run([clara, "help", "show"], capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert piped.returncode == 0 and "Clara manual" not in piped.stdout and "Usage:" in piped.stdout
