@@ -28,19 +28,24 @@ line, ``<file>: [section] key: problem``.
 
 from __future__ import annotations
 
+import ast
 import configparser
+import errno
+import io
 import math
 import os
 import re
+import stat
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final, TypeVar
 
-from ClusterShell.NodeSet import NodeSet, NodeSetException
+from ClusterShell.NodeSet import NodeSet
 
-from clara_core.errors import ConfigError, UsageError
+from clara_core.errors import ConfigError, NodeSetError, UsageError
+from clara_core.nodes import DEFAULT_MAX_NODES, MAX_NODES_CEILING, parse_nodeset
 
 SYSTEM_FILES = (
     Path("/usr/share/clara/config.ini"),
@@ -50,10 +55,12 @@ SYSTEM_FILES = (
 
 #: The words every boolean key accepts (case-insensitive, surrounding blanks ignored): those the
 #: original Clara's ``strtobool`` took, ``y``/``n``/``t``/``f`` included.
-BOOLEAN_WORDS: Final[Mapping[str, bool]] = MappingProxyType({
-    **dict.fromkeys(("1", "yes", "y", "true", "t", "on"), True),
-    **dict.fromkeys(("0", "no", "n", "false", "f", "off"), False),
-})
+BOOLEAN_WORDS: Final[Mapping[str, bool]] = MappingProxyType(
+    {
+        **dict.fromkeys(("1", "yes", "y", "true", "t", "on"), True),
+        **dict.fromkeys(("0", "no", "n", "false", "f", "off"), False),
+    }
+)
 _MISSING: Any = object()
 
 Value = str | int | float | bool | list[Any]
@@ -146,6 +153,40 @@ def _to_float(value: Value, where: str, minimum: float | None = 0.0, maximum: fl
     return number
 
 
+@dataclass(frozen=True)
+class WholeNumberRule:
+    """The bounds of a whole-number setting, the same in config and on the command line."""
+
+    minimum: int | None = None
+    maximum: int | None = None
+
+    def parse(self, value: Value, where: str) -> int:
+        """``value`` as a whole number within bounds; :class:`ConfigError` ``<where>: problem`` otherwise."""
+        return _to_int(value, where, self.minimum, self.maximum)
+
+    def get(self, config: Config, section: str, key: str, default: int) -> int:
+        """``key`` of ``[section]`` within bounds, or ``default``."""
+        return config.get_int(section, key, default=default, minimum=self.minimum, maximum=self.maximum)
+
+
+@dataclass(frozen=True)
+class DurationRule:
+    """The bounds of a duration setting in seconds (see :func:`parse_duration`), the same in
+    config and on the command line: finite, more than 0 (at least ``minimum`` when given)
+    and at most ``maximum``."""
+
+    minimum: float | None = None
+    maximum: float | None = None
+
+    def parse(self, value: Value, where: str) -> float:
+        """``value`` as seconds within bounds; :class:`ConfigError` ``<where>: problem`` otherwise."""
+        return parse_duration(value, where, self.minimum, self.maximum)
+
+    def get(self, config: Config, section: str, key: str, default: float) -> float:
+        """``key`` of ``[section]`` within bounds, or ``default``."""
+        return config.get_duration(section, key, default=default, minimum=self.minimum, maximum=self.maximum)
+
+
 def _to_list(value: Value, sep: str) -> list[str]:
     items: Iterable[Any] = value if isinstance(value, list) else str(value).split(sep)
     return [str(item).strip() for item in items if str(item).strip()]
@@ -170,20 +211,80 @@ MAX_INTERPOLATION_DEPTH: Final = 10
 _REFERENCE = re.compile(r"%\(([^)]+)\)s")
 
 
+def _unclosed_header(line: object) -> bool:
+    """Whether a line ConfigParser could not read is a ``[section`` header without its ``]``."""
+    text = str(line).strip()
+    return text.startswith("[") and "]" not in text
+
+
+def _file_problem(path: Path, required: bool) -> str | None:
+    """None when ``path`` is a regular file; ``""`` when it is optional and missing (or unreadable,
+    as before); else why it cannot be a config file, in one line. Looks without opening (a FIFO
+    would block)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        if path.is_symlink():
+            return f"{path}: no such config file (a symlink to {os.readlink(path)}, which does not exist)"
+        return f"{path}: no such config file" if required else ""
+    except NotADirectoryError:
+        return f"{path}: no such config file (a part of the path is not a directory)" if required else ""
+    except PermissionError:
+        return f"{path}: cannot read: permission denied" if required else ""
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return f"{path}: a symlink loop (too many levels of symbolic links), not a config file"
+        return f"{path}: cannot read: {exc.strerror}"
+    if stat.S_ISREG(mode):
+        return None
+    return f"{path}: is {_file_kind(mode)}, not a config file"
+
+
+def _file_kind(mode: int) -> str:
+    kinds = (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    )
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
+
+
+def _open_regular(path: Path) -> io.BufferedReader:
+    """Open ``path`` for reading, refusing anything but a regular file; never blocks on a FIFO
+    put there since it was looked at (``O_NONBLOCK``, then the type checked on the open file)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise ConfigError(f"{path}: is {_file_kind(mode)}, not a config file")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def _read_ini(path: Path) -> ConfigFile:
     # [DEFAULT] is read as a plain section and kept apart: Config merges it over every file.
     parser = configparser.ConfigParser(interpolation=None, strict=True, default_section="\x00none")
     try:
-        with path.open(encoding="utf-8") as handle:
+        with _open_regular(path) as raw, io.TextIOWrapper(raw, encoding="utf-8") as handle:
             parser.read_file(handle)
     except configparser.DuplicateSectionError as exc:
         raise ConfigError(f"{path}: line {exc.lineno}: section [{exc.section}] appears twice") from None
     except configparser.DuplicateOptionError as exc:
         raise ConfigError(f"{path}: line {exc.lineno}: [{exc.section}] {exc.option}: key appears twice") from None
     except configparser.MissingSectionHeaderError as exc:
+        if _unclosed_header(exc.line):
+            raise ConfigError(f"{path}: line {exc.lineno}: section header {exc.line.strip()!r} lacks its ']'") from None
         raise ConfigError(f"{path}: line {exc.lineno}: a key before any [section]") from None
     except configparser.ParsingError as exc:
-        lineno = exc.errors[0][0] if exc.errors else "?"
+        lineno, shown = exc.errors[0] if exc.errors else ("?", "''")
+        line = ast.literal_eval(shown) if isinstance(shown, str) and shown[:1] in "'\"" else shown  # repr(line)
+        if _unclosed_header(line):
+            raise ConfigError(f"{path}: line {lineno}: section header {line.strip()!r} lacks its ']'") from None
         raise ConfigError(f"{path}: line {lineno}: not a 'key = value' line") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not a UTF-8 text file") from None
@@ -198,7 +299,7 @@ def _read_toml(path: Path) -> ConfigFile:
     import tomllib  # only sites with a TOML file pay for the parser
 
     try:
-        with path.open("rb") as handle:
+        with _open_regular(path) as handle:
             data = tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
@@ -249,10 +350,11 @@ class Config:
         """Read the standard files (see the module doc) plus ``extra``."""
         files = []
         for path, required in config_paths(extra):
-            if path.is_file():
+            problem = _file_problem(path, required)
+            if problem is None:
                 files.append(read_file(path))
-            elif required:
-                raise ConfigError(f"{path}: no such config file")
+            elif problem:
+                raise ConfigError(problem)
         return cls(files)
 
     @classmethod
@@ -296,8 +398,9 @@ class Config:
 
         def expand(text: str, depth: int) -> str:
             if depth > MAX_INTERPOLATION_DEPTH:
-                raise ConfigError(f"{where}: %(name)s references nest more than {MAX_INTERPOLATION_DEPTH} "
-                                  f"deep (a loop?): {value!r}")
+                raise ConfigError(
+                    f"{where}: %(name)s references nest more than {MAX_INTERPOLATION_DEPTH} deep (a loop?): {value!r}"
+                )
             out: list[str] = []
             rest = text
             while rest:
@@ -313,14 +416,18 @@ class Config:
                     continue
                 match = _REFERENCE.match(rest)
                 if rest[1:2] != "(" or match is None:
-                    raise ConfigError(f"{where}: a lone '%' (write '%%' for a literal %, '%(name)s' for "
-                                      f"another key's value): {value!r}")
+                    raise ConfigError(
+                        f"{where}: a lone '%' (write '%%' for a literal %, '%(name)s' for "
+                        f"another key's value): {value!r}"
+                    )
                 name = match.group(1).lower()
-                rest = rest[match.end():]
+                rest = rest[match.end() :]
                 found = self._find_raw(section, name)
                 if found is None:
-                    raise ConfigError(f"{where}: %({name})s: no key {name!r} in [{section}] or "
-                                      f"[{DEFAULT_SECTION}] (write '%%' for a literal %): {value!r}")
+                    raise ConfigError(
+                        f"{where}: %({name})s: no key {name!r} in [{section}] or "
+                        f"[{DEFAULT_SECTION}] (write '%%' for a literal %): {value!r}"
+                    )
                 ref, ref_file = found
                 if isinstance(ref, str) and ref_file.interpolate and "%" in ref:
                     out.append(expand(ref, depth + 1))
@@ -373,6 +480,10 @@ class Config:
             raise UsageError(f"{dist} is not a known distribution (allowed: {allowed})")
         return dist
 
+    def max_nodes(self) -> int:
+        """``[common] max_nodes``: the largest node set a command accepts (see :mod:`clara_core.nodes`)."""
+        return self.get_int("common", "max_nodes", default=DEFAULT_MAX_NODES, minimum=1, maximum=MAX_NODES_CEILING)
+
     def lookup(self, section: str, key: str, dist: str | None = None) -> tuple[Value, Path, str] | None:
         """The raw value of ``key``, the file and the section it came from."""
         if dist:
@@ -389,8 +500,7 @@ class Config:
         where = f"[{section}-{dist}] or [{section}]" if dist else f"[{section}]"
         return ConfigError(f"{self._where_files()}: {where} {key}: missing")
 
-    def _typed(self, section: str, key: str, dist: str | None, default: Any,
-               convert: Callable[[Value, str], T]) -> T:
+    def _typed(self, section: str, key: str, dist: str | None, default: Any, convert: Callable[[Value, str], T]) -> T:
         """Look ``key`` up and convert it, or return ``default`` (missing: an error).
 
         ``convert`` gets the value and ``<file>: [section] key`` for its errors.
@@ -408,15 +518,25 @@ class Config:
         return self._typed(section, key, dist, default, _to_str)
 
     def get_int(
-        self, section: str, key: str, dist: str | None = None, default: Any = _MISSING,
-        minimum: int | None = None, maximum: int | None = None,
+        self,
+        section: str,
+        key: str,
+        dist: str | None = None,
+        default: Any = _MISSING,
+        minimum: int | None = None,
+        maximum: int | None = None,
     ) -> int:
         """A whole number, at least ``minimum`` and at most ``maximum`` when given."""
         return self._typed(section, key, dist, default, lambda v, w: _to_int(v, w, minimum, maximum))
 
     def get_float(
-        self, section: str, key: str, dist: str | None = None, default: Any = _MISSING,
-        minimum: float | None = 0.0, maximum: float | None = None,
+        self,
+        section: str,
+        key: str,
+        dist: str | None = None,
+        default: Any = _MISSING,
+        minimum: float | None = 0.0,
+        maximum: float | None = None,
     ) -> float:
         """A finite number, at least ``minimum`` (0 unless told; ``None``: no floor) and at most ``maximum``.
 
@@ -425,8 +545,13 @@ class Config:
         return self._typed(section, key, dist, default, lambda v, w: _to_float(v, w, minimum, maximum))
 
     def get_duration(
-        self, section: str, key: str, dist: str | None = None, default: Any = _MISSING,
-        minimum: float | None = None, maximum: float | None = None,
+        self,
+        section: str,
+        key: str,
+        dist: str | None = None,
+        default: Any = _MISSING,
+        minimum: float | None = None,
+        maximum: float | None = None,
     ) -> float:
         """A duration in seconds: ``30``, ``1.5``, ``30s``, ``500ms``, ``2m`` or ``1h`` (see :func:`parse_duration`).
 
@@ -472,9 +597,9 @@ class NodeSettings:
                 continue
             pattern = name[len(prefix) :]
             try:
-                nodes = NodeSet(pattern)
-            except NodeSetException as exc:
-                raise ConfigError(f"{self._file_of(name)}: [{name}]: invalid node set: {exc}") from None
+                nodes = parse_nodeset(pattern, config.max_nodes(), allow_empty=True)
+            except NodeSetError as exc:
+                raise ConfigError(f"{self._file_of(name)}: [{name}]: {exc}") from None
             self.overrides.append((nodes, name, config.items(name)))
 
     def _file_of(self, name: str, key: str | None = None) -> str:

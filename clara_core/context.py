@@ -12,12 +12,12 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol, TypeVar, overload
+from typing import Any, Final, Protocol, TypeVar, overload
 
 from ClusterShell.NodeSet import NodeSet
 
 from clara_core.capabilities import SECRET_STORE, Capability, capability
-from clara_core.config import Config
+from clara_core.config import Config, DurationRule, WholeNumberRule
 from clara_core.errors import BackendNotFound, ClaraError
 from clara_core.fanout_engine import FanoutPolicy, Work, fanout, merge
 from clara_core.logs import register_secret
@@ -27,6 +27,24 @@ from clara_core.results import NodeResult
 log = logging.getLogger(__name__)
 
 DEFAULT_CONFIRM_ABOVE = 8
+
+# The fan-out's numbers: the same bounds in config ([common], [<section>]) and on the command
+# line (--p, --timeout). A BMC answers in seconds: an hour per attempt, a minute between two
+# attempts on one node or before a retry, ten seconds between two nodes' starts (a room of
+# 1,000 nodes then takes under three hours to power on) are far beyond any real need, and a
+# typo (1e12) is refused instead of hanging a command.
+#: ``parallel``, ``--p``: nodes in flight (each holds a socket or a process).
+PARALLEL: Final = WholeNumberRule(1, 4096)
+#: ``timeout``, ``--timeout``: seconds per attempt on a node.
+TIMEOUT: Final = DurationRule(0.1, 3600)
+#: ``retries``: extra attempts after a transient failure.
+RETRIES: Final = WholeNumberRule(0, 10)
+#: ``backoff``: seconds before the first retry (doubling).
+BACKOFF: Final = DurationRule(0, 60)
+#: ``min_interval``: seconds between two attempts on one node.
+MIN_INTERVAL: Final = DurationRule(0, 60)
+#: ``stagger``: seconds between the first attempts of successive nodes.
+STAGGER: Final = DurationRule(0, 10)
 
 B = TypeVar("B")
 
@@ -78,21 +96,21 @@ class Context:
         cfg = self.config
         base = FanoutPolicy()
 
-        def pick_int(key: str, default: int, minimum: int) -> int:
-            value = cfg.get_int("common", key, default=default, minimum=minimum)
-            return cfg.get_int(section, key, default=value, minimum=minimum) if section else value
+        def count(key: str, rule: WholeNumberRule, default: int) -> int:
+            value = rule.get(cfg, "common", key, default)
+            return rule.get(cfg, section, key, value) if section else value
 
-        def pick_float(key: str, default: float) -> float:
-            value = cfg.get_float("common", key, default=default)
-            return cfg.get_float(section, key, default=value) if section else value
+        def seconds(key: str, rule: DurationRule, default: float) -> float:
+            value = rule.get(cfg, "common", key, default)
+            return rule.get(cfg, section, key, value) if section else value
 
         policy = FanoutPolicy(
-            parallel=pick_int("parallel", base.parallel, 1),
-            timeout=pick_float("timeout", base.timeout),
-            retries=pick_int("retries", base.retries, 0),
-            backoff=pick_float("backoff", base.backoff),
-            min_interval=pick_float("min_interval", base.min_interval),
-            stagger=pick_float("stagger", base.stagger),
+            parallel=count("parallel", PARALLEL, base.parallel),
+            timeout=seconds("timeout", TIMEOUT, base.timeout),
+            retries=count("retries", RETRIES, base.retries),
+            backoff=seconds("backoff", BACKOFF, base.backoff),
+            min_interval=seconds("min_interval", MIN_INTERVAL, base.min_interval),
+            stagger=seconds("stagger", STAGGER, base.stagger),
         )
         if self.options.parallel is not None:
             policy = replace(policy, parallel=self.options.parallel)

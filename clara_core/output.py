@@ -43,8 +43,10 @@ def fold(results: Iterable[NodeResult], whole: NodeSet | None = None) -> list[tu
         rest = whole.difference(NodeSet.fromlist(others)) if others else whole
         if len(rest) == len(members[largest]) and set(rest) == {r.node for r in members[largest]}:
             sets[largest] = rest
-    folded = [(nodes if nodes is not None else NodeSet.fromlist([r.node for r in group]), group[0])
-              for nodes, group in zip(sets, members, strict=True)]
+    folded = [
+        (nodes if nodes is not None else NodeSet.fromlist([r.node for r in group]), group[0])
+        for nodes, group in zip(sets, members, strict=True)
+    ]
     folded.sort(key=lambda item: (not item[1].ok, _node_key(item[0][0])))
     return folded
 
@@ -74,9 +76,14 @@ def _node_key(node: str) -> Any:
 
 
 def _natural(text: str) -> Iterator[Any]:
+    """``text`` as runs of ASCII digits (compared as numbers) and single other characters.
+
+    Only ``0``-``9`` make numbers: ``str.isdigit`` is also true of ``²`` or ``٣``, which
+    ``int`` refuses or reads as another number.
+    """
     number = ""
     for char in text:
-        if char.isdigit():
+        if "0" <= char <= "9":
             number += char
             continue
         if number:

@@ -22,8 +22,9 @@ import click
 from ClusterShell.NodeSet import NodeSet
 
 from clara_core.cli.app import current_app
-from clara_core.context import Context, Options
-from clara_core.errors import AbortedByUser
+from clara_core.config import DurationRule, WholeNumberRule
+from clara_core.context import PARALLEL, TIMEOUT, Context, Options
+from clara_core.errors import AbortedByUser, ConfigError, UsageError
 from clara_core.nodes import parse_nodeset
 from clara_core.output import OUTPUT_FORMATS, collect, report
 from clara_core.results import NodeResult
@@ -46,9 +47,15 @@ class NodeGroup(click.Group):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.params.append(
-            click.Option(["--p", "parallel"], type=click.IntRange(min=1), metavar="LEVEL",
-                         help="How many nodes at once (overrides 'parallel' in config).", expose_value=False,
-                         callback=_remember_parallel, is_eager=False)
+            click.Option(
+                ["--p", "parallel"],
+                type=BoundedNumber(PARALLEL),
+                metavar="LEVEL",
+                help="How many nodes at once (overrides 'parallel' in config).",
+                expose_value=False,
+                callback=_remember_parallel,
+                is_eager=False,
+            )
         )
 
     def resolve_command(
@@ -57,6 +64,28 @@ class NodeGroup(click.Group):
         if len(args) >= 2 and args[0] not in self.commands and args[1] in self.commands:
             args = [args[1], args[0], *args[2:]]
         return super().resolve_command(ctx, args)
+
+
+class BoundedNumber(click.ParamType[Any]):
+    """A number option read by the same rule as its config key, with the same message:
+    ``--timeout: must be at most 3600 seconds, got '5000'`` as ``<file>: [common] timeout: ...``.
+
+    A bad value is a :class:`~clara_core.errors.UsageError`: one line, as every user error.
+    """
+
+    def __init__(self, rule: WholeNumberRule | DurationRule) -> None:
+        self.rule = rule
+        self.name = "integer" if isinstance(rule, WholeNumberRule) else "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """``value`` parsed and checked by the rule."""
+        if not isinstance(value, str):
+            return value  # a default, already a number
+        where = max(param.opts, key=len) if param is not None and param.opts else "value"
+        try:
+            return self.rule.parse(value, where)
+        except ConfigError as exc:
+            raise UsageError(str(exc)) from None
 
 
 def _remember_parallel(ctx: click.Context, _param: click.Parameter, value: int | None) -> None:
@@ -90,18 +119,34 @@ def node_options(nodes_arg: bool = True) -> Callable[[F], F]:
                 dry_run=params.pop("dry_run"),
             )
             context = clara_context(click_ctx, options)
+            context.policy()  # the config's numbers refused before anything is done, whatever the backend
             if nodes_arg:
-                params["nodes"] = parse_nodeset(params.pop("nodes"))
+                params["nodes"] = parse_nodeset(params.pop("nodes"), context.config.max_nodes())
             return func(context, **params)
 
         for decorator in reversed(
             [
-                click.option("--p", "parallel", type=click.IntRange(min=1), metavar="LEVEL",
-                             help="How many nodes at once (overrides 'parallel' in config)."),
-                click.option("--timeout", type=click.FloatRange(min=0.1), metavar="SECONDS",
-                             help="Time allowed per node attempt (overrides 'timeout')."),
-                click.option("-o", "--output", type=click.Choice(OUTPUT_FORMATS), default="text",
-                             show_default=True, help="Folded text, or one JSON record per node."),
+                click.option(
+                    "--p",
+                    "parallel",
+                    type=BoundedNumber(PARALLEL),
+                    metavar="LEVEL",
+                    help="How many nodes at once (overrides 'parallel' in config).",
+                ),
+                click.option(
+                    "--timeout",
+                    type=BoundedNumber(TIMEOUT),
+                    metavar="SECONDS",
+                    help="Time allowed per node attempt (overrides 'timeout').",
+                ),
+                click.option(
+                    "-o",
+                    "--output",
+                    type=click.Choice(OUTPUT_FORMATS),
+                    default="text",
+                    show_default=True,
+                    help="Folded text, or one JSON record per node.",
+                ),
                 click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation."),
                 click.option("--dry-run", is_flag=True, help="Show what would be done, do nothing."),
             ]

@@ -164,8 +164,14 @@ def test_garbage_ini_is_a_clean_error(tmp_path: Path, text: str) -> None:
         return
     for section in config.sections():
         for key in config.items(section):
-            for getter in (config.get, config.get_int, config.get_bool, config.get_list, config.get_float,
-                           config.get_duration):
+            for getter in (
+                config.get,
+                config.get_int,
+                config.get_bool,
+                config.get_list,
+                config.get_float,
+                config.get_duration,
+            ):
                 try:
                     getter(section, key)  # type: ignore[operator]
                 except ConfigError as exc:
@@ -227,8 +233,16 @@ def typed(tmp_path: Path) -> tuple[Config, Path]:
 
 @pytest.mark.parametrize(
     ("key", "seconds"),
-    [("timeout", 30.0), ("short", 1.5), ("secs", 30.0), ("millis", 0.5), ("minutes", 120.0), ("hour", 3600.0),
-     ("spaced", 2.0), ("upper", 0.25)],
+    [
+        ("timeout", 30.0),
+        ("short", 1.5),
+        ("secs", 30.0),
+        ("millis", 0.5),
+        ("minutes", 120.0),
+        ("hour", 3600.0),
+        ("spaced", 2.0),
+        ("upper", 0.25),
+    ],
 )
 def test_get_duration_units(typed: tuple[Config, Path], key: str, seconds: float) -> None:
     config, _path = typed
@@ -431,8 +445,11 @@ def test_float_getters_never_return_nan_or_infinity(value: float | str) -> None:
                 assert math.isfinite(number)
 
 
-@given(st.integers(min_value=-1000, max_value=1000), st.integers(min_value=-100, max_value=100),
-       st.integers(min_value=-100, max_value=100))
+@given(
+    st.integers(min_value=-1000, max_value=1000),
+    st.integers(min_value=-100, max_value=100),
+    st.integers(min_value=-100, max_value=100),
+)
 def test_get_int_bounds(number: int, low: int, high: int) -> None:
     config = Config.from_dict({"s": {"k": str(number)}})
     if low <= number <= high:

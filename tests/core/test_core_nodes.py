@@ -6,9 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from clara_core.bmc import bmc_address, bmc_host
 from clara_core.config import Config
 from clara_core.errors import NodeSetError
-from clara_core.nodes import bmc_address, bmc_host, parse_nodeset
+from clara_core.nodes import parse_nodeset
 
 
 def test_ranges_and_lists() -> None:
@@ -44,9 +45,7 @@ def test_bmc_host_follows_the_seed() -> None:
 
 
 def test_bmc_address_with_per_node_overrides() -> None:
-    config = Config.from_dict(
-        {"ipmi": {"prefix": "imm"}, "ipmi:cn1": {"bmc_host": "127.0.1.1", "bmc_port": "9001"}}
-    )
+    config = Config.from_dict({"ipmi": {"prefix": "imm"}, "ipmi:cn1": {"bmc_host": "127.0.1.1", "bmc_port": "9001"}})
     settings = config.node_settings("ipmi")
     assert bmc_address("cn1", settings, 623) == ("127.0.1.1", 9001)
     assert bmc_address("cn2", settings, 623) == ("immcn2", 623)
