@@ -1,6 +1,6 @@
 """Clara's package plugin: ``clara repo`` and ``clara build``.
 
-Backends: ``package_repo`` "reprepro", ``mirror`` "debmirror" and
+Backends: ``package_repo`` "reprepro" (Debian) and "createrepo" (RPM), ``mirror`` "debmirror" and
 "reprepro-update", ``package_builder`` "cowbuilder" and "sbuild".
 """
 

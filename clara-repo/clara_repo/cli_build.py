@@ -44,14 +44,17 @@ def target_tag(ctx: Context, dist: str) -> str:
 def source_in_repo(ctx: Context, origin: str, name: str) -> Path:
     """The ``.dsc`` of ``name`` for ``build repo``: from ``[build] repo_path_pool`` of ``origin`` (the
     original's key: the pool the sources are copied from) when set, else from the local repository."""
+    from clara_repo.kinds import backend_for
     from clara_repo.pool import dsc_in_pool
 
     pool = build_setting(ctx.config, origin, "repo_path_pool", "")
+    allowed = origin in ctx.config.allowed_distributions()
+    backend = backend_for(ctx, origin) if allowed else ctx.backend(PACKAGE_REPO)
     if not pool:
-        return ctx.backend(PACKAGE_REPO).source_dsc(origin, name)
+        return backend.source_dsc(origin, name)
     listed = None
-    if origin in ctx.config.allowed_distributions() and origin in ctx.backend(PACKAGE_REPO).dists():
-        listed = ctx.backend(PACKAGE_REPO).source_dsc(origin, name)
+    if allowed and origin in backend.dists():
+        listed = backend.source_dsc(origin, name)
     return dsc_in_pool(Path(pool), name, listed)
 
 

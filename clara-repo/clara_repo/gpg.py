@@ -83,3 +83,12 @@ def keyring_fingerprints(keyring: Path, env: Mapping[str, str]) -> list[str]:
             fingerprints.append(fields[9])
             expect = False
     return fingerprints
+
+
+def detach_sign(key: str, path: Path, env: Mapping[str, str]) -> Path:
+    """Write ``<path>.asc``, an armored detached signature of ``path`` by ``key`` (whose
+    passphrase, if any, gpg-agent holds already)."""
+    signature = path.with_name(path.name + ".asc")
+    run([*_BASE, "--yes", "--pinentry-mode", "error", "--local-user", key, "--armor", "--detach-sign",
+         "--output", str(signature), str(path)], env=env, what=f"signing {path.name}")
+    return signature

@@ -10,6 +10,10 @@ since, and says so in one line. A backup is never deleted without a journal
 that says it is no longer needed: one found without a journal is kept under
 a new name, with a warning.
 
+Other repository layouts (createrepo_c's) name their own saved trees and
+pool directories; a file they remove is first set aside in the journal's
+trash (:func:`set_aside`), put back by a rollback and deleted by a commit.
+
 The journal moves through three phases, each written atomically:
 ``backup`` (copies being made: the repository is untouched), ``changing``
 (reprepro may have changed it: roll back) and ``done`` (committed: only the
@@ -43,12 +47,19 @@ def journal_path(repo_dir: Path) -> Path:
     return repo_dir / JOURNAL
 
 
-def _pool_files(outdir: Path) -> set[str]:
-    """Every file of the published pool, relative to ``outdir``."""
-    pool = outdir / "pool"
-    if not pool.is_dir():
-        return set()
-    return {str(p.relative_to(outdir)) for p in pool.rglob("*") if p.is_file() or p.is_symlink()}
+_TRASH = ".clara-trash"
+#: the suffix of a file set aside, so that no indexer takes it for a package
+TRASHED = ".clara-removed"
+
+
+def _pool_files(outdir: Path, pools: list[str] | tuple[str, ...] = ("pool",)) -> set[str]:
+    """Every file of the published pools, relative to ``outdir``."""
+    found: set[str] = set()
+    for name in pools:
+        pool = outdir / name
+        if pool.is_dir():
+            found |= {str(p.relative_to(outdir)) for p in pool.rglob("*") if p.is_file() or p.is_symlink()}
+    return found
 
 
 def _operation() -> str:
@@ -69,6 +80,8 @@ class Record:
     phase: str = "backup"
     trees: dict[str, str] = field(default_factory=dict)
     pool_before: list[str] = field(default_factory=list)
+    pools: list[str] = field(default_factory=lambda: ["pool"])
+    trash: str = ""
 
     @property
     def path(self) -> Path:
@@ -85,6 +98,8 @@ class Record:
             "outdir": str(self.outdir),
             "trees": self.trees,
             "pool_before": self.pool_before,
+            "pools": self.pools,
+            "trash": self.trash,
         }
         temp = self.path.with_name(f".{JOURNAL}.tmp")
         with temp.open("w", encoding="utf-8") as handle:
@@ -109,6 +124,8 @@ class Record:
                 str(data["phase"]),
                 {str(k): str(v) for k, v in data["trees"].items()},
                 [str(p) for p in data["pool_before"]],
+                [str(p) for p in data.get("pools", ["pool"])],
+                str(data.get("trash", "")),
             )
         except FileNotFoundError:
             return None
@@ -152,19 +169,23 @@ def _keep_orphans(trees: list[Path]) -> None:
             )
 
 
-def begin(repo_dir: Path, outdir: Path) -> Record:
+def begin(
+    repo_dir: Path, outdir: Path, trees: list[Path] | None = None, pools: tuple[str, ...] = ("pool",)
+) -> Record:
     """Journal a change of the repository and save what a rollback needs. Call with the lock held
-    and after :func:`recover`."""
-    trees = _trees(repo_dir, outdir)
+    and after :func:`recover`. ``trees`` (reprepro's ``db/`` and ``dists/`` by default) are copied
+    aside; files added under ``pools`` (directories of ``outdir``) are removed by a rollback."""
+    trees = trees if trees is not None else _trees(repo_dir, outdir)
     _keep_orphans(trees)
-    record = Record(repo_dir, outdir)
+    record = Record(repo_dir, outdir, pools=list(pools), trash=str(repo_dir / _TRASH))
+    shutil.rmtree(record.trash, ignore_errors=True)  # only a finished command's leftovers can be there
     # a tree absent now is noted with no copy: a rollback removes whatever the change made there
     record.trees = {str(t): str(t.with_name(t.name + _BACKUP)) if t.is_dir() else "" for t in trees}
     record.save()
     for tree, copy in record.trees.items():
         if copy:
             shutil.copytree(tree, copy, symlinks=True)
-    record.pool_before = sorted(_pool_files(outdir))
+    record.pool_before = sorted(_pool_files(outdir, record.pools))
     record.phase = "changing"
     record.save()
     return record
@@ -174,6 +195,30 @@ def _discard_copies(record: Record) -> None:
     for copy in record.trees.values():
         if copy:
             shutil.rmtree(copy, ignore_errors=True)
+    if record.trash:
+        shutil.rmtree(record.trash, ignore_errors=True)
+
+
+def set_aside(record: Record, path: Path) -> None:
+    """Remove ``path`` (a file under ``record.outdir``) so that a rollback can put it back."""
+    rel = path.relative_to(record.outdir)
+    if not record.trash:
+        raise ValueError("this journal has no trash")
+    kept = Path(record.trash) / f"{rel}{TRASHED}"
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    path.rename(kept)
+
+
+def _restore_trash(record: Record) -> None:
+    trash = Path(record.trash) if record.trash else None
+    if trash is None or not trash.is_dir():
+        return
+    for kept in sorted(trash.rglob(f"*{TRASHED}")):
+        original = record.outdir / str(kept.relative_to(trash))[: -len(TRASHED)]
+        original.parent.mkdir(parents=True, exist_ok=True)
+        if not original.exists():
+            kept.rename(original)
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 def commit(record: Record) -> None:
@@ -198,8 +243,9 @@ def rollback(record: Record) -> None:
                 tree.rename(failed)
             Path(copy_name).rename(tree)
         shutil.rmtree(failed, ignore_errors=True)
+    _restore_trash(record)
     before = set(record.pool_before)
-    for name in sorted(_pool_files(record.outdir) - before):
+    for name in sorted(_pool_files(record.outdir, record.pools) - before):
         path = record.outdir / name
         log.debug("rollback: removing %s", path)
         path.unlink(missing_ok=True)

@@ -19,12 +19,19 @@ if TYPE_CHECKING:
     from clara_repo.builders import CowbuilderBuilder, SbuildBuilder
     from clara_repo.mirror import DebmirrorSync, RepreproUpdateSync
     from clara_repo.reprepro import RepreproRepo
+    from clara_repo.rpmrepo import CreaterepoRepo
 
 
 def _reprepro(ctx: Context) -> RepreproRepo:
     from clara_repo.reprepro import RepreproRepo
 
     return RepreproRepo(ctx)
+
+
+def _createrepo(ctx: Context) -> CreaterepoRepo:
+    from clara_repo.rpmrepo import CreaterepoRepo
+
+    return CreaterepoRepo(ctx)
 
 
 def _debmirror(ctx: Context) -> DebmirrorSync:
@@ -53,8 +60,9 @@ def _sbuild(ctx: Context) -> SbuildBuilder:
 
 @hookimpl
 def register_package_repo_backends(register: Register[PackageRepoBackend]) -> None:
-    """Register the ``reprepro`` local repository."""
+    """Register the ``reprepro`` (Debian) and ``createrepo`` (RPM) local repositories."""
     register("reprepro", _reprepro, "signed local Debian repository with reprepro")
+    register("createrepo", _createrepo, "local RPM repository with createrepo_c, repomd.xml signed")
 
 
 @hookimpl

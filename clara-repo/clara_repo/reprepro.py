@@ -284,7 +284,12 @@ class RepreproRepo:
 
     def dists(self) -> builtins.list[str]:
         """The allowed distributions whose reprepro configuration has a stanza (``clara repo init``)."""
-        return [dist for dist in self.ctx.config.allowed_distributions() if distributions.has_dist(self.settings(dist))]
+        found = []
+        for dist in self.ctx.config.allowed_distributions():
+            with contextlib.suppress(ClaraError):  # a distribution without reprepro keys (an RPM one)
+                if distributions.has_dist(self.settings(dist)):
+                    found.append(dist)
+        return found
 
     def search(self, keyword: str) -> builtins.list[PackageEntry]:
         """Packages of every initialised allowed distribution whose name contains ``keyword``."""

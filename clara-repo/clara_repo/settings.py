@@ -57,6 +57,27 @@ def _check_host_fields(config: Config, key: str, dist: str, command: str) -> Non
                                               f"{{{name}}}; write {{{{ and }}}} for literal braces")
 
 
+def push_command(config: Config, dist: str) -> tuple[str, list[str]]:
+    """``[repo] push`` (checked) and ``[repo] hosts`` of ``dist``."""
+    push = _command(config, "push", dist)
+    hosts = config.get_list("repo", "hosts", dist, default=[])
+    if hosts:
+        _check_host_fields(config, "push", dist, push)
+    return push, hosts
+
+
+def push_commands(push: str, hosts: list[str]) -> list[list[str]]:
+    """``push`` as argument lists, one per host (see :meth:`RepoSettings.push_commands`)."""
+    if not push:
+        return []
+    template = shlex.split(push)
+    if not template:
+        return []
+    if not hosts:
+        return [template]
+    return [[arg.format(host) for arg in template] for host in hosts]
+
+
 @dataclass(frozen=True)
 class RepoSettings:
     """Where and how one distribution's reprepro repository lives.
@@ -91,10 +112,7 @@ class RepoSettings:
             raise _bad(config, "repo_dir", dist, f"must be an absolute path, got {str(repo_dir)!r}")
         mirror_local = config.get("repo", "mirror_local", dist, default="")
         origin = config.get("repo", "origin", dist, default="") or config.get("common", "origin", dist, default="Clara")
-        push = _command(config, "push", dist)
-        hosts = config.get_list("repo", "hosts", dist, default=[])
-        if hosts:
-            _check_host_fields(config, "push", dist, push)
+        push, hosts = push_command(config, dist)
         return cls(
             dist=dist,
             repo_dir=repo_dir,
@@ -121,11 +139,4 @@ class RepoSettings:
         entry, formatted with the host as the original did (``command.format(host)``): ``{0}``
         or ``{}`` is the host, ``{{`` and ``}}`` are braces. Without hosts the command runs
         once, as written (the original did not format it then)."""
-        if not self.push:
-            return []
-        template = shlex.split(self.push)
-        if not template:
-            return []
-        if not self.hosts:
-            return [template]
-        return [[arg.format(host) for arg in template] for host in self.hosts]
+        return push_commands(self.push, self.hosts)
