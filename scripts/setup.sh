@@ -18,6 +18,8 @@ APT_PACKAGES=(
   reprepro debmirror dpkg-dev gnupg gpgv apt-utils debhelper fakeroot build-essential
   sbuild cowbuilder
   # images, chroots, BitTorrent
+  # RPM: EL images (dnf --installroot) and repositories (createrepo_c), test packages (rpmbuild)
+  dnf rpm createrepo-c
   mmdebstrap debootstrap squashfs-tools uidmap arch-test dracut-core mktorrent opentracker aria2 openssh-server openssh-client
   # secrets (vim: the enc edit tests run a real editor)
   openssl vim

@@ -18,8 +18,8 @@ from pathlib import Path
 from clara_core.context import Context
 from clara_core.errors import ClaraError, UsageError
 from clara_core.locks import exclusive
-from clara_images.customize import APT_INSTALL, configure_base, customize, in_chroot, install_files, system_install
-from clara_images.images import bootstrap, run_change
+from clara_images.customize import APT_INSTALL, configure_base, in_chroot, install_files, system_install
+from clara_images.images import bootstrap, customize_for, is_rpm, run_change
 from clara_images.mounts import chroot_mounts, unmount_leftovers
 from clara_images.procs import CHROOT_ENV, interactive, run, step
 from clara_images.settings import RootfsSettings, load_settings
@@ -62,7 +62,7 @@ def _create(ctx: Context, settings: RootfsSettings, dest: Path, keep_chroot_dir:
     done = False
     try:
         bootstrap(ctx, settings, build)
-        customize(build, settings)
+        customize_for(ctx, build, settings)
         if dest.exists():
             dest.rmdir()
         os.rename(build, dest)
@@ -116,10 +116,16 @@ def _has_lists(root: Path) -> bool:
 
 
 def install(ctx: Context, dist: str, packages: str | None) -> list[str]:
-    """apt-get install the comma-separated ``packages`` in the chroot."""
+    """apt-get (dnf for an RPM distribution) install the comma-separated ``packages`` in the chroot."""
     names = _packages(packages)
     settings = load_settings(ctx.config, "chroot", dist)
     path = existing(settings, None)
+    if is_rpm(ctx, dist):
+        from clara_images import el
+
+        with exclusive(path, "changed"):
+            el.install(path, settings, names)
+        return names
     flags = [] if settings.gpg_check else ["--allow-unauthenticated"]
     with exclusive(path, "changed"), chroot_mounts(path, settings.extra_bind_mounts):
         if not _has_lists(path):
@@ -130,10 +136,16 @@ def install(ctx: Context, dist: str, packages: str | None) -> list[str]:
 
 
 def remove(ctx: Context, dist: str, packages: str | None) -> list[str]:
-    """apt-get remove the comma-separated ``packages`` from the chroot."""
+    """apt-get (dnf for an RPM distribution) remove the comma-separated ``packages`` from the chroot."""
     names = _packages(packages)
     settings = load_settings(ctx.config, "chroot", dist)
     path = existing(settings, None)
+    if is_rpm(ctx, dist):
+        from clara_images import el
+
+        with exclusive(path, "changed"):
+            el.remove(path, settings, names)
+        return names
     with exclusive(path, "changed"), chroot_mounts(path, settings.extra_bind_mounts):
         step(f"removing {', '.join(names)} from {path}")
         in_chroot(path, ["apt-get", "remove", "--yes", *names])
@@ -146,6 +158,13 @@ def reconfig(ctx: Context, dist: str) -> Path:
     path = existing(settings, None)
     with exclusive(path, "changed"):
         step(f"reconfiguring {path}")
+        if is_rpm(ctx, dist):
+            from clara_images import el
+
+            el.configure_base(path, settings)
+            install_files(path, settings)
+            el.system_install(path, settings)
+            return path
         configure_base(path, settings)
         install_files(path, settings)
         try:

@@ -31,7 +31,9 @@ add_help_command(images)
 def create(no_sync: bool, dist: str, image: str | None, keep_chroot_dir: bool) -> None:
     """Create a new squashfs image of DIST (at trg_img, or IMAGE).
 
-    Bootstraps with the [backends] image_builder (debootstrap or mmdebstrap),
+    Bootstraps with the image_builder of DIST (dnf for rhel*, centos*,
+    almalinux*, rocky*, el* followed by a version; else debootstrap; or
+    [backends] image_builder: debootstrap, mmdebstrap, dnf),
     applies the [images] settings and packs the tree; the new image replaces
     the old one (kept as .old) only once complete.
     """

@@ -65,6 +65,11 @@ def configure_base(root: Path, settings: RootfsSettings) -> None:
             f"Package: *\nPin: release o={settings.origin}\nPin-Priority: 6000\n",
         )
     write_file(root / "etc/apt/apt.conf.d/99nocheckvalid", 'Acquire::Check-Valid-Until "false";\n')
+    write_hosts(root, settings)
+
+
+def write_hosts(root: Path, settings: RootfsSettings) -> None:
+    """``/etc/hosts`` from ``etc_hosts`` (``<ip>:<name>`` pairs) after ``127.0.0.1 localhost``; untouched when unset."""
     if settings.etc_hosts:
         lines = ["127.0.0.1 localhost"]
         for entry in settings.etc_hosts:

@@ -29,14 +29,40 @@ from clara_core.locks import exclusive
 from clara_core.protocols import BootstrapRequest, ImageBuilderBackend
 from clara_images import squashfs
 from clara_images.customize import customize, in_chroot
+from clara_images.dnf import is_rpm_dist
 from clara_images.mounts import chroot_mounts, unmount_leftovers
 from clara_images.procs import CHROOT_ENV, interactive, run, step
 from clara_images.settings import RootfsSettings, load_settings
 
 
-def builder(ctx: Context) -> ImageBuilderBackend:
-    """The configured ``image_builder`` backend (``[backends] image_builder``, default ``debootstrap``)."""
-    return ctx.backend(IMAGE_BUILDER)
+def builder_name(ctx: Context, dist: str) -> str:
+    """The ``image_builder`` of ``dist``: ``[backends] image_builder`` when set, else ``dnf`` for a
+    RHEL-family name (``rhel``, ``centos``, ``almalinux``, ``rocky`` or ``el`` and a version, as
+    the seed), else ``debootstrap``."""
+    configured = ctx.config.get("backends", IMAGE_BUILDER.name, default="").strip()
+    if configured:
+        return configured
+    return "dnf" if is_rpm_dist(dist) else IMAGE_BUILDER.default or "debootstrap"
+
+
+def builder(ctx: Context, dist: str) -> ImageBuilderBackend:
+    """The ``image_builder`` backend of ``dist`` (see :func:`builder_name`)."""
+    return ctx.backend(IMAGE_BUILDER, builder_name(ctx, dist))
+
+
+def is_rpm(ctx: Context, dist: str) -> bool:
+    """Whether the trees of ``dist`` are RPM systems (managed with dnf, not apt): its backend says so."""
+    return getattr(builder(ctx, dist), "package_format", "deb") == "rpm"
+
+
+def customize_for(ctx: Context, root: Path, settings: RootfsSettings) -> None:
+    """The steps after the bootstrap: the Debian ones, or the EL ones for an RPM distribution."""
+    if is_rpm(ctx, settings.dist):
+        from clara_images import el
+
+        el.customize(root, settings)
+    else:
+        customize(root, settings)
 
 
 def bootstrap_request(settings: RootfsSettings) -> BootstrapRequest:
@@ -56,7 +82,7 @@ def bootstrap_request(settings: RootfsSettings) -> BootstrapRequest:
 
 def bootstrap(ctx: Context, settings: RootfsSettings, target: Path) -> None:
     """Bootstrap ``target`` with the configured backend."""
-    builder(ctx).bootstrap(bootstrap_request(settings), target)
+    builder(ctx, settings.dist).bootstrap(bootstrap_request(settings), target)
 
 
 @contextmanager
@@ -86,7 +112,7 @@ def create(ctx: Context, dist: str, image: Path | None, keep_chroot_dir: bool, n
     dest = squashfs.check_dest(Path(image) if image else settings.image)  # before the long build
     with exclusive(dest, "created"), work_dir(settings, keep_chroot_dir) as root:
         bootstrap(ctx, settings, root)
-        customize(root, settings)
+        customize_for(ctx, root, settings)
         squashfs.pack(root, dest, settings.compression, settings.compression_level, settings.cpus)
     step(f"image ready at {dest}")
     if not no_sync:
@@ -223,23 +249,21 @@ def initrd(ctx: Context, dist: str, output: Path | None, no_sync: bool) -> list[
         raise ClaraError(f"{image} does not exist!")
     out_dir = Path(output) if output else settings.target_dir
     kver = settings.kver
+    rpm = is_rpm(ctx, dist)
+    if not kver and rpm:
+        raise ClaraError(f"[images] kver: missing (the kernel-<kver> package of {dist}'s initrd)")
     if not kver and settings.initrd_generator == "mkinitramfs":
         raise ClaraError("kver hasn't been set in config.ini (needed by mkinitramfs)")
     made: list[Path] = []
     with work_dir(settings) as root:
         tree = root / "tree"
         squashfs.unpack(image, tree, settings.cpus)
-        with chroot_mounts(tree, settings.extra_bind_mounts):
-            packages = list(settings.packages_initrd)
-            if kver:
-                packages.insert(0, f"linux-image-{kver}")
-            if packages:
-                step(f"installing {', '.join(packages)} in the image")
-                in_chroot(tree, ["apt-get", "update"])
-                in_chroot(tree, ["apt-get", "install", "--yes", "--no-install-recommends", *packages])
-            step(f"generating the initrd with {settings.initrd_generator}")
-            name = f"initrd-{kver}" if kver else "initrd.img"
-            in_chroot(tree, _initrd_command(settings.initrd_generator, kver, f"/tmp/{name}"))
+        if rpm:
+            from clara_images import el
+
+            name = el.initrd(tree, settings)
+        else:
+            name = _initrd_deb(tree, settings)
         out_dir.mkdir(parents=True, exist_ok=True)
         made.append(_copy_out(tree / "tmp" / name, out_dir / name))
         if kver and (tree / f"boot/vmlinuz-{kver}").is_file():
@@ -249,6 +273,23 @@ def initrd(ctx: Context, dist: str, output: Path | None, no_sync: bool) -> list[
     if not no_sync:
         _sync(ctx, settings, made, 0o644)
     return made
+
+
+def _initrd_deb(tree: Path, settings: RootfsSettings) -> str:
+    """Install the kernel and ``packages_initrd`` with apt, run the generator; the initrd's name in /tmp."""
+    kver = settings.kver
+    with chroot_mounts(tree, settings.extra_bind_mounts):
+        packages = list(settings.packages_initrd)
+        if kver:
+            packages.insert(0, f"linux-image-{kver}")
+        if packages:
+            step(f"installing {', '.join(packages)} in the image")
+            in_chroot(tree, ["apt-get", "update"])
+            in_chroot(tree, ["apt-get", "install", "--yes", "--no-install-recommends", *packages])
+        step(f"generating the initrd with {settings.initrd_generator}")
+        name = f"initrd-{kver}" if kver else "initrd.img"
+        in_chroot(tree, _initrd_command(settings.initrd_generator, kver, f"/tmp/{name}"))
+    return name
 
 
 def _initrd_command(generator: str, kver: str, output: str) -> list[str]:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from clara_core.protocols import ImageBuilderBackend
     from clara_core.registry import Register
     from clara_images.bootstrap import DebootstrapBuilder, MmdebstrapBuilder
+    from clara_images.dnf import DnfBuilder
 
 
 def _debootstrap(ctx: Context) -> DebootstrapBuilder:
@@ -31,11 +32,18 @@ def _mmdebstrap(ctx: Context) -> MmdebstrapBuilder:
     return make_mmdebstrap(ctx)
 
 
+def _dnf(ctx: Context) -> DnfBuilder:
+    from clara_images.dnf import make_dnf
+
+    return make_dnf(ctx)
+
+
 @hookimpl
 def register_image_builder_backends(register: Register[ImageBuilderBackend]) -> None:
-    """Register ``debootstrap`` and ``mmdebstrap``."""
+    """Register ``debootstrap``, ``mmdebstrap`` and ``dnf``."""
     register("debootstrap", _debootstrap, "Debian root file systems with debootstrap (the seed's way)")
     register("mmdebstrap", _mmdebstrap, "Debian root file systems with mmdebstrap (faster; unprivileged too)")
+    register("dnf", _dnf, "RHEL-family root file systems with dnf --installroot (rocky9, almalinux8, el9...)")
 
 
 @hookimpl
