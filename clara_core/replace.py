@@ -1,5 +1,8 @@
 """Crash-safe replacement of a file: a 0600 temp file beside it, renamed over it.
 
+For every command that rewrites a file a user cares about (an encrypted file, a
+secrets file, a pinned-certificates file...).
+
 The temp file is named ``.<name>.clara-tmp.<pid>.<random>.<host>``: when the
 command is killed with SIGKILL (the one end no ``finally`` survives) it is
 left behind, and the next ``clara enc`` working in that directory finds it
@@ -23,11 +26,21 @@ import stat
 from pathlib import Path
 
 from clara_core.errors import ClaraError
-from clara_enc.workspace import pid_alive
 
 TAG = ".clara-tmp."
 _NAME_ROOM = 120  # of the file's name in the temp name, which must stay under NAME_MAX (255)
 _TEMP = re.compile(r"^\..*\.clara-tmp\.(?P<pid>\d+)\.[0-9a-f]{8}\.(?P<host>[^.]+)$")
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (on this machine)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def host() -> str:

@@ -111,27 +111,3 @@ def read_regular(path: Path, private: bool = False) -> bytes:
             check_mode(path, mode)
         os.set_blocking(fd, True)
         return handle.read()
-
-
-def write_private(path: Path, data: bytes, like: os.stat_result | None = None) -> None:
-    """Write ``data`` to ``path`` atomically (temp file + fsync + rename).
-
-    The new file is mode 0600, or, with ``like`` (the old file's stat), gets
-    that file's owner, group and mode *before* it takes its place, so there is
-    never a moment where it is more open than either.
-    """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-            if like is not None:
-                if (like.st_uid, like.st_gid) != (os.geteuid(), os.getegid()):
-                    os.fchown(handle.fileno(), like.st_uid, like.st_gid)
-                os.fchmod(handle.fileno(), stat.S_IMODE(like.st_mode))
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

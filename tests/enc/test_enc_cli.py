@@ -249,8 +249,7 @@ def test_replaced_files_keep_owner_group_and_mode(site: Site, run_clara: Run) ->
 def test_file_of_another_owner_is_refused_not_given_away() -> None:
     """A non-root user cannot give the new file the old one's owner: one line before anything is
     written, rather than a file silently changing hands."""
-    from clara_enc import replace
-
+    from clara_core import replace
     from clara_core.errors import ClaraError
 
     top = Path(tempfile.mkdtemp(prefix="clara-enc-owner-"))

@@ -17,8 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from clara_enc import replace
 from enc_support import Site, finish, start
+
+from clara_core import replace
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 DEAD_PID = (1 << 22) + 1  # above the largest pid_max: never a live process

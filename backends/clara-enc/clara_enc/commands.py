@@ -19,11 +19,12 @@ from pathlib import Path
 
 import click
 
+from clara_core import replace
 from clara_core.cli import add_help_command, clara_context
 from clara_core.errors import ClaraError
 from clara_core.locks import exclusive
 from clara_core.protocols import SecretCipher
-from clara_enc import editor, files, foreground, pager, replace, workspace
+from clara_enc import editor, files, foreground, pager, workspace
 from clara_enc.selection import enc_cipher, rekey_cipher
 
 log = logging.getLogger("clara_enc")

@@ -6,10 +6,10 @@ import os
 import time
 from pathlib import Path
 
+from clara_core import replace
 from clara_core.errors import ClaraError, UsageError
 from clara_core.protocols import SecretCipher
 from clara_core.secrets import read_regular
-from clara_enc import replace
 from clara_enc.opensslfmt import DecryptError
 
 SUFFIX = ".enc"

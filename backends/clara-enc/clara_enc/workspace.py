@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from clara_core.errors import ClaraError
+from clara_core.replace import pid_alive
 
 MEMORY_FILESYSTEMS = frozenset({"tmpfs", "ramfs"})
 PREFIX = "clara-enc-"
@@ -66,17 +67,6 @@ def memory_dir() -> Path:
             return path
     tried = ", ".join(str(p) for p in candidates())
     raise ClaraError(f"no writable memory-backed directory (tmpfs) to keep the plaintext in (tried {tried})")
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` exists (on this machine)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def sweep_stale(base: Path) -> list[Path]:
