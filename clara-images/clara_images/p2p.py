@@ -36,11 +36,12 @@ from pathlib import Path
 from typing import Any
 
 import click
-from ClusterShell.NodeSet import NodeSet, NodeSetException
+from ClusterShell.NodeSet import NodeSet
 
 from clara_core.config import Config
-from clara_core.errors import ClaraError, ConfigError
+from clara_core.errors import ClaraError, ConfigError, NodeSetError
 from clara_core.logs import register_secret
+from clara_core.nodes import parse_nodeset
 from clara_images.procs import step
 from clara_images.squashfs import remove_stale, temp_beside
 
@@ -62,8 +63,8 @@ def parse_assignments(value: str, key: str) -> list[Assignment]:
             continue
         nodes, sep, torrent = part.partition(":")
         try:
-            nodeset = NodeSet(nodes.strip())
-        except NodeSetException as exc:
+            nodeset = parse_nodeset(nodes.strip(), allow_empty=True)
+        except NodeSetError as exc:
             raise ConfigError(f"[p2p] {key}: {nodes.strip()!r}: invalid node set: {exc}") from None
         if len(nodeset) == 0:
             raise ConfigError(f"[p2p] {key}: an entry has no node")

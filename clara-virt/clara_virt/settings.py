@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ClusterShell.NodeSet import NodeSet, NodeSetException
+from ClusterShell.NodeSet import NodeSet
 
-from clara_core import ConfigError, UsageError, parse_bool
+from clara_core import ConfigError, NodeSetError, UsageError, parse_bool, parse_nodeset
 from clara_core.config import Config, read_file
 
 if TYPE_CHECKING:
@@ -118,8 +118,8 @@ class VirtConfig:
 
     def _nodeset(self, section: str, key: str, raw: str) -> NodeSet:
         try:
-            return NodeSet(raw)
-        except NodeSetException as exc:
+            return parse_nodeset(raw, allow_empty=True)
+        except NodeSetError as exc:
             raise ConfigError(f"{self.path}: [{section}] {key}: invalid node set {raw!r}: {exc}") from None
 
     # -- node group and hosts ----------------------------------------------

@@ -119,6 +119,14 @@ def _terminate(signum: int, _frame: object) -> None:
     raise Terminated(signum)
 
 
+def _usage_line(exc: click.UsageError) -> str:
+    """Click's usage error as one line, naming the help to read."""
+    message = exc.format_message()
+    if "--help" in message or exc.ctx is None:
+        return message
+    return f"{message} (see '{exc.ctx.command_path} --help')"
+
+
 def main(argv: list[str] | None = None) -> Any:
     """Entry point of the console script: one clear line for every user error."""
     for signum in (signal.SIGTERM, signal.SIGHUP):
@@ -133,6 +141,12 @@ def main(argv: list[str] | None = None) -> Any:
             reexec_under_sudo(args)
         return cli.main(args=args, prog_name="clara", standalone_mode=False)
     except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.UsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `clara ipmi` alone: its help, as before
+            exc.show()
+        else:  # one line, as every other error (Click would print Usage/Try/Error lines)
+            click.echo(f"clara: error: {_usage_line(exc)}", err=True)
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()

@@ -309,3 +309,13 @@ def test_help_opens_the_man_page_on_a_terminal(tmp_path: Path) -> None:
     assert "CLARA-SHOW(1)" in text and "Clara manual" in text
     piped = subprocess.run([clara, "help", "show"], capture_output=True, text=True, env=env, timeout=60, check=False)
     assert piped.returncode == 0 and "Clara manual" not in piped.stdout and "Usage:" in piped.stdout
+
+
+def test_a_usage_error_is_one_line(run_clara: Run) -> None:
+    """A wrong option or a missing argument: one line naming the help to read, exit 2."""
+    for args, start in ((("power", "status", "--bogus", "n1"), "clara: error: No such option '--bogus'"),
+                        (("power", "status"), "clara: error: Missing argument 'NODESET'")):
+        result = run_clara(*args)
+        assert result.returncode == 2
+        assert result.stderr.startswith(start) and "'clara power status --help'" in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1

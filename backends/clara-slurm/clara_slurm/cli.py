@@ -143,7 +143,7 @@ def _with_reason(kind: str, message: str, default_reason: bool = False) -> Calla
     def command(ctx: Context, nodeset: str | None, reason: tuple[str, ...]) -> None:
         if nodeset is None:
             _listing(ctx, kind)
-        nodes = parse_nodeset(nodeset)
+        nodes = parse_nodeset(nodeset, ctx.config.max_nodes())
         why = _reason(reason)
         if not why:
             if not default_reason:
@@ -201,7 +201,7 @@ def scontrol(ctx: Context, cmd: str, subject: str | None, op: str | None, spec: 
     request = parse_request(cmd, subject, op, spec)
     backend = _scheduler(ctx)
     if request.cmd == "node" and request.op != "show":
-        backend.check_nodes(parse_nodeset(request.subject))
+        backend.check_nodes(parse_nodeset(request.subject, ctx.config.max_nodes()))
     argv = request.argv(one_liner=ctx.options.output == "json")
     if ctx.options.dry_run:
         click.echo("would run: scontrol " + " ".join(argv))
