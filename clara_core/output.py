@@ -8,6 +8,8 @@ does::
 
 Multi-line answers (an event log) get a header per group. ``-o json`` prints
 one JSON array with one record per node (see :meth:`NodeResult.as_record`).
+``-o original`` prints one line per node as the original Clara did, for scripts
+that parse them (``bmc-node1 OK: Chassis Power is on``), and exits 0 as it did.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from ClusterShell.NodeSet import NodeSet
 
 from clara_core.results import NodeResult
 
-OUTPUT_FORMATS = ("text", "json")
+OUTPUT_FORMATS = ("text", "json", "original")
 _PROGRESS_MIN_NODES = 8
 
 
@@ -69,6 +71,16 @@ def write_json(results: Iterable[NodeResult], out: IO[str]) -> None:
     records = [r.as_record() for r in sorted(results, key=lambda r: _node_key(r.node))]
     json.dump(records, out, indent=2)
     out.write("\n")
+
+
+def write_original(results: Iterable[NodeResult], out: IO[str]) -> None:
+    """One line per node, in node order: the plugin's ``original`` line, else
+    ``<node> OK: <value>`` or ``<node> ERROR: <reason>``."""
+    for result in sorted(results, key=lambda r: _node_key(r.node)):
+        if result.original:
+            out.write(f"{result.original}\n")
+        else:
+            out.write(f"{result.node} OK: {result.value}\n" if result.ok else f"{result.node} ERROR: {result.error}\n")
 
 
 def _node_key(node: str) -> Any:
@@ -128,10 +140,14 @@ def report(
     results: list[NodeResult], output: str = "text", out: IO[str] | None = None, whole: NodeSet | None = None
 ) -> int:
     """Print ``results`` in ``output`` format (``whole``: the node set they answer, which
-    makes folding cheaper); return the exit status (0 all ok, 1 otherwise)."""
+    makes folding cheaper); return the exit status (0 all ok, 1 otherwise; always 0 for
+    ``original``, as the original Clara)."""
     out = out or sys.stdout
     if output == "json":
         write_json(results, out)
+    elif output == "original":
+        write_original(results, out)
+        return 0  # the original exited 0 whatever its nodes answered
     else:
         write_text(results, out, whole)
     return 0 if all(r.ok for r in results) else 1

@@ -18,6 +18,8 @@ class NodeResult:
     :param data: structured details for ``-o json`` (SEL entries, MACs...).
     :param detail: how the node was reached (``address``, ``port``, ``attempts``...),
         for ``-o json`` only: the text output folds on ``value``/``error`` alone.
+    :param original: the line the original Clara printed for this node, for ``-o original``
+        (a plugin that knows it sets it; else ``<node> OK: <value>`` is printed).
     """
 
     node: str
@@ -26,6 +28,7 @@ class NodeResult:
     error: str = ""
     data: dict[str, Any] = field(default_factory=dict)
     detail: dict[str, Any] = field(default_factory=dict)
+    original: str = ""
 
     @classmethod
     def success(cls, node: str, value: str = "", **data: Any) -> NodeResult:
@@ -36,6 +39,10 @@ class NodeResult:
     def failure(cls, node: str, error: str, *, detail: dict[str, Any] | None = None, **data: Any) -> NodeResult:
         """A failed result with its reason (no node name or address in it: see ``detail``)."""
         return cls(node=node, ok=False, error=error, data=data, detail=dict(detail or {}))
+
+    def with_original(self, line: str) -> NodeResult:
+        """This result with the original Clara's line for it (see ``original``)."""
+        return replace(self, original=line)
 
     def with_detail(self, **detail: Any) -> NodeResult:
         """This result with ``detail`` added (keys already set are kept)."""

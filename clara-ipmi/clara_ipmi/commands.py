@@ -38,17 +38,25 @@ BACKEND = "ipmi"
 
 
 def _run(ctx: Context, nodes: NodeSet, verb: str, results: Callable[[], Iterator[NodeResult]],
-         destructive: bool = False, always_ask: bool = False, unattended: str = PROCEED) -> None:
+         destructive: bool = False, always_ask: bool = False, unattended: str = PROCEED,
+         original: Callable[[str], str] | None = None) -> None:
     """Confirm when asked to, honour ``--dry-run``, then print folded results and exit.
 
     Without a terminal the verbs go ahead as the original Clara's did (``reset``
     reads its ``y`` on standard input), unless ``[common] confirm_in_scripts``.
+    With ``-o original``, each node's line is the original's (``original``: ipmitool's
+    words for a success, when the verb's are not those of :mod:`clara_ipmi.original`).
     """
     if destructive or always_ask:
         confirm_destructive(ctx, verb, nodes, always=always_ask, unattended=unattended)
     if ctx.options.dry_run:
         dry_run_report(ctx, verb, {BACKEND: nodes})
-    finish(ctx, results(), nodes, f"ipmi {verb}")
+    stream = results()
+    if ctx.options.output == "original":
+        from clara_ipmi.original import with_original_lines
+
+        stream = with_original_lines(ctx, click.get_current_context().command.name or "", stream, original)
+    finish(ctx, stream, nodes, f"ipmi {verb}")
 
 
 @click.group(cls=NodeGroup)
@@ -132,7 +140,9 @@ def selclear(ctx: Context, nodes: NodeSet) -> None:
 @node_options()
 def blink(ctx: Context, nodes: NodeSet, seconds: int, forever: bool) -> None:
     """Make the chassis identify light blink, to help on-site admins find the machine."""
-    _run(ctx, nodes, "blink", lambda: ctx.backend(BMC, BACKEND).identify(nodes, None if forever else seconds))
+    interval = "indefinite" if forever else f"{seconds} seconds"
+    _run(ctx, nodes, "blink", lambda: ctx.backend(BMC, BACKEND).identify(nodes, None if forever else seconds),
+         original=lambda _value: f"Chassis identify interval: {interval}")
 
 
 @ipmi.command()

@@ -22,7 +22,7 @@ import click
 from ClusterShell.NodeSet import NodeSet
 
 from clara_core.cli.app import current_app
-from clara_core.config import DurationRule, WholeNumberRule
+from clara_core.config import Config, DurationRule, WholeNumberRule
 from clara_core.context import PARALLEL, TIMEOUT, Context, Options
 from clara_core.errors import AbortedByUser, ConfigError, UsageError
 from clara_core.nodes import parse_nodeset
@@ -93,6 +93,14 @@ def _remember_parallel(ctx: click.Context, _param: click.Parameter, value: int |
         ctx.meta[_PARALLEL_KEY] = value
 
 
+def default_output(config: Config) -> str:
+    """``[common] output`` (``text`` when unset): the format of node commands without ``-o``."""
+    value = config.get("common", "output", default="text").strip() or "text"
+    if value not in OUTPUT_FORMATS:
+        raise ConfigError(f"[common] output: expected one of {', '.join(OUTPUT_FORMATS)}, got {value!r}")
+    return value
+
+
 def clara_context(ctx: click.Context | None = None, options: Options | None = None) -> Context:
     """The :class:`Context` for the running command (config and plugins loaded once)."""
     return current_app(ctx).context(options or Options())
@@ -114,7 +122,7 @@ def node_options(nodes_arg: bool = True) -> Callable[[F], F]:
             options = Options(
                 parallel=parallel,
                 timeout=params.pop("timeout"),
-                output=params.pop("output"),
+                output=params.pop("output") or default_output(current_app(click_ctx).config),
                 yes=params.pop("yes"),
                 dry_run=params.pop("dry_run"),
             )
@@ -137,15 +145,15 @@ def node_options(nodes_arg: bool = True) -> Callable[[F], F]:
                     "--timeout",
                     type=BoundedNumber(TIMEOUT),
                     metavar="SECONDS",
-                    help="Time allowed per node attempt (overrides 'timeout').",
+                    help="Time allowed per node, every attempt and resend included (overrides 'timeout').",
                 ),
                 click.option(
                     "-o",
                     "--output",
                     type=click.Choice(OUTPUT_FORMATS),
-                    default="text",
-                    show_default=True,
-                    help="Folded text, or one JSON record per node.",
+                    default=None,
+                    help="Folded text (default: [common] output, else text), one JSON record per node, "
+                    "or the original Clara's lines (exit 0).",
                 ),
                 click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation."),
                 click.option("--dry-run", is_flag=True, help="Show what would be done, do nothing."),
