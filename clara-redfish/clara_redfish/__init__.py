@@ -1,4 +1,4 @@
-"""Clara's Redfish backend: power, boot device and event log through the DMTF ``redfish`` library.
+"""Clara's Redfish backend: power, boot device and event log over Redfish (HTTP with urllib3).
 
 The plugin module is :mod:`clara_redfish.plugin`; it registers the backend
 ``redfish`` for the ``power``, ``boot_device`` and ``sel`` capabilities and the

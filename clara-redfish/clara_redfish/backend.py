@@ -2,19 +2,23 @@
 
 Each call is one command: it reads the per-node settings, fans out over the
 nodes under the ``[redfish]`` policy (``--p`` is a real bound), shares one
-session per BMC between the nodes behind it, and deletes every session when
-the results are drained, on an error, or when the generator is closed.
+logged-in BMC (connections kept alive, pool sized to the nodes behind it) between
+the nodes behind it, and deletes every session when the results are drained, on
+an error, or when the generator is closed. A failure's message names no address:
+the BMC's ``address``/``port`` go to the node's ``detail`` (``-o json``).
 """
 
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from ClusterShell.NodeSet import NodeSet
 
 from clara_core import NodeError, NodeResult, UnsupportedError
+from clara_core.fanout_engine import current_attempt
 from clara_core.logs import register_secret
 from clara_core.protocols import BootDevice, PowerAction
 from clara_redfish.settings import DEFAULT_PASSWORD_KEY, DEFAULT_USER_KEY, SECTION, Target, target
@@ -81,16 +85,20 @@ class RedfishBackend:
         # Read every secret the nodes need now: a missing one fails the command, not each node.
         for t in {(t.user_key, t.password_key): t for t in targets.values()}.values():
             credentials(t)
-        pool = BmcPool(credentials, self.ctx.policy(SECTION).timeout)
+        sizes = Counter(t.bmc_key for t in targets.values())
+        pool = BmcPool(credentials, self.ctx.policy(SECTION).timeout, sizes)
         refused: dict[type[CertificateError], list[str]] = {}
 
         def one(node: str) -> NodeResult | str:
+            attempt = current_attempt()
+            if attempt is not None:
+                attempt.detail.update(targets[node].detail)
+                attempt.awaiting()  # answered once the BMC answers (see BmcSession)
             try:
-                session = pool.session(targets[node])
+                return operation(pool.session(targets[node]), targets[node])
             except CertificateError as exc:
                 refused.setdefault(type(exc), []).append(node)
                 raise
-            return operation(session, targets[node])
 
         try:
             yield from self.ctx.fanout(nodes, one, section=SECTION)

@@ -20,7 +20,10 @@ from clara_core.cli import PROCEED, NodeGroup, confirm_destructive, dry_run_repo
 from clara_core.protocols import BootDevice, PowerAction
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from clara_core.context import Context
+    from clara_core.results import NodeResult
 
 #: The command group's name, and the backend every verb uses (from the registry: a site may replace it).
 NAME = "redfish"
@@ -42,6 +45,18 @@ def redfish() -> None:
     """
 
 
+def _original_status_lines(ctx: Context, results: Iterator[NodeResult]) -> Iterator[NodeResult]:
+    """``-o original``: the original's ``<bmc> OK: Chassis Power is On`` (Redfish's PowerState)."""
+    from clara_redfish.settings import resolver
+
+    states = {"on": "On", "off": "Off", "powering on": "PoweringOn", "powering off": "PoweringOff"}
+    bmcs = resolver(ctx.config.node_settings("redfish"))
+    for result in results:
+        text = f"OK: Chassis Power is {states.get(result.value, result.value)}" if result.ok \
+            else f"ERROR: {result.error}"
+        yield result.with_original(f"{bmcs.host(result.node)} {text}")
+
+
 def _power(action: PowerAction, name: str, text: str) -> None:
     @node_options()
     def command(ctx: Context, nodes: NodeSet) -> None:
@@ -50,7 +65,10 @@ def _power(action: PowerAction, name: str, text: str) -> None:
             confirm_destructive(ctx, verb, nodes, unattended=PROCEED)  # as the original, in scripts
         if ctx.options.dry_run and action is not PowerAction.STATUS:
             dry_run_report(ctx, verb, {NAME: nodes})
-        finish(ctx, ctx.backend(POWER, NAME).power(nodes, action), nodes, f"redfish {name}")
+        results = ctx.backend(POWER, NAME).power(nodes, action)
+        if ctx.options.output == "original" and action is PowerAction.STATUS:
+            results = _original_status_lines(ctx, results)
+        finish(ctx, results, nodes, f"redfish {name}")
 
     redfish.add_command(click.command(name=name, help=text)(command))
 

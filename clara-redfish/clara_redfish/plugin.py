@@ -1,8 +1,8 @@
 """Clara plugin module of clara-redfish: registers the ``redfish`` backend (power, boot_device,
 sel, bmc) and ``clara redfish``.
 
-Only light imports here (click, Clara's core): the DMTF ``redfish`` library
-is imported when a command uses the backend.
+Only light imports here (click, Clara's core): urllib3 and the Redfish engine are
+imported when a command uses the backend.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from clara_core.registry import Register
     from clara_redfish.backend import RedfishBackend
 
-DESCRIPTION = "Redfish BMCs through the DMTF redfish library (sessions, TLS verified or pinned)"
+DESCRIPTION = "Redfish BMCs: kept-alive connections, basic auth or sessions, TLS verified or pinned"
 
 
 def make_backend(ctx: Context) -> RedfishBackend:

@@ -15,7 +15,8 @@ from typing import Any, Generic, TypeVar
 
 from clara_core import NodeError, TransientNodeError, UnsupportedError
 from clara_core.protocols import BootDevice, PowerAction, SelEntry
-from clara_redfish.session import BmcSession, error_message
+from clara_redfish.faults import error_message
+from clara_redfish.session import BmcSession
 from clara_redfish.settings import Target
 
 T = TypeVar("T")
@@ -81,9 +82,9 @@ def _systems(session: BmcSession) -> list[Doc]:
     with session.cache_lock:
         cached = session.cache.get("systems")
         if cached is None:
-            root_systems = odata_id((session.client.root if session.client else {}).get("Systems"))
+            root_systems = odata_id(session.root().get("Systems"))
             if not root_systems:
-                raise NodeError(f"BMC {session.target.label}: no Systems collection in the service root")
+                raise NodeError("no Systems collection in the service root")
             cached = list(members(session, root_systems))
             session.cache["systems"] = cached
         return list(cached)
@@ -154,7 +155,7 @@ def find_system(session: BmcSession, target: Target) -> Doc:
         return session.get(wanted)
     links = _systems(session)
     if not links:
-        raise NodeError(f"BMC {target.label}: the Systems collection is empty")
+        raise NodeError("the Systems collection is empty")
     if wanted is None and len(links) == 1:
         path = odata_id(links[0])
         return session.get(path) if path else links[0]
@@ -171,8 +172,8 @@ def find_system(session: BmcSession, target: Target) -> Doc:
         doc = cached_get(session, path) if path else link
         if _matches(doc, name):
             return doc
-    hint = f"'system = {wanted}' matches none" if wanted else f"none is named {target.node}: set 'system'"
-    raise NodeError(f"BMC {target.label} has {len(links)} systems and {hint} in [redfish:{target.node}]")
+    hint = f"'system = {wanted}' matches none" if wanted else "none is named after the node: set 'system'"
+    raise NodeError(f"the BMC has {len(links)} systems and {hint} in [redfish:<node>]")
 
 
 def power_state(system: Doc) -> str:
@@ -269,12 +270,12 @@ def find_manager(session: BmcSession, system: Doc) -> Doc:
         path = odata_id(link)
         if path:
             return cached_get(session, path)
-    root_managers = odata_id((session.client.root if session.client else {}).get("Managers"))
+    root_managers = odata_id(session.root().get("Managers"))
     links = list(members(session, root_managers)) if root_managers else []
     if len(links) == 1:
         return expand(session, links[0])
     raise UnsupportedError(
-        f"BMC {session.target.label}: no manager linked to this system (Links.ManagedBy)"
+        "no manager linked to this system (Links.ManagedBy)"
         + (f" among {len(links)}" if links else "")
     )
 

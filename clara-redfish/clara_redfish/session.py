@@ -1,324 +1,277 @@
-"""One Redfish session per BMC per command, shared by the nodes behind it, always closed.
+"""One logged-in BMC per command, shared by the nodes behind it, its session always deleted.
 
-:class:`BmcPool` hands out a logged-in :class:`BmcSession` per BMC (created
-once, under a lock, by the first node that needs it). :meth:`BmcPool.close`
+:class:`BmcPool` hands out a :class:`BmcSession` per BMC (made once, under a
+lock, by the first node that needs it), with a connection pool sized to the
+nodes of the command behind that BMC (:mod:`clara_redfish.transport`).
+
+Authentication (``[redfish] auth``, see :mod:`clara_redfish.settings`): basic
+auth costs no round trip of its own (a one-shot GET is one request); a session
+costs two (create, delete) but the BMC checks the password once. ``auto``
+takes basic auth for a BMC that serves one node of the command and a session
+for a BMC that serves several; where basic auth is refused (401) and the BMC
+has a SessionService, it logs in once before giving up. :meth:`BmcPool.close`
 deletes every session it created; it runs at the end of the command, on an
-error, and at interpreter exit (Ctrl-C), and a login that completes after the
-pool was closed logs itself out at once. A BMC without a SessionService is
-used with HTTP basic authentication instead.
+error and at interpreter exit (Ctrl-C), and a login that completes after the
+pool was closed logs itself out at once.
 
-The DMTF ``redfish`` library is imported here, so only when a command runs.
+Every request ends by the node's deadline (:func:`clara_core.fanout_engine.current_attempt`).
+Messages name neither the node nor the BMC: the node's ``detail`` holds its address.
 """
 
 from __future__ import annotations
 
 import atexit
+import base64
+import contextlib
+import json
 import logging
-import re
 import threading
-import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.parse import urlsplit
 
-import redfish
-import requests
-import urllib3
-from redfish.rest.v1 import (
-    BadRequestError,
-    HttpClient,
-    InvalidCredentialsError,
-    RetriesExhaustedError,
-    ServerDownOrUnreachableError,
-    SessionCreationError,
-)
+from urllib3 import exceptions as u3
 
 from clara_core import AuthenticationError, NodeError, TransientNodeError
-from clara_redfish.settings import FROM_KNOWN_HOSTS, FROM_SYSTEM_CAS, Target, Tls
-from clara_redfish.trust import certificate_changed, certificate_not_trusted, fetch_fingerprint
+from clara_core.fanout_engine import current_attempt
+from clara_core.logs import register_secret
+from clara_redfish.faults import BodyCutShort, parse_object, transport_error
+from clara_redfish.settings import Target
+from clara_redfish.transport import Connection, Reply
 
 log = logging.getLogger("clara_redfish")
 
 Credentials = Callable[[Target], tuple[str, str]]
-_PRESENTED = re.compile(r'got "([0-9a-f]{64})"')
-_SSL_SOURCE = re.compile(r"\s*\(_ssl\.c:\d+\)")
+Doc = dict[str, Any]
+
+ROOT = "/redfish/v1/"
+#: Seconds at most to delete a session at the end of a command.
+LOGOUT_TIMEOUT = 10.0
 
 
-class _PinnedAdapter(requests.adapters.HTTPAdapter):
-    """An HTTPS adapter that accepts only the certificate with the pinned SHA-256."""
-
-    def __init__(self, fingerprint: str) -> None:
-        self._fingerprint = fingerprint
-        super().__init__(max_retries=0)
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["assert_fingerprint"] = self._fingerprint
-        super().init_poolmanager(*args, **kwargs)
-
-
-class _TokenFilter(logging.Filter):
-    """Masks session tokens in the ``redfish`` library's debug output (``-dd``)."""
-
-    tokens: set[str] = set()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self.tokens:
-            text = record.getMessage()
-            for token in list(self.tokens):
-                text = text.replace(token, "****")
-            record.msg, record.args = text, None
-        return True
-
-
-_token_filter = _TokenFilter()
-logging.getLogger("redfish").addFilter(_token_filter)
-logging.getLogger("redfish.rest.v1").addFilter(_token_filter)
-
-
-def describe(exc: BaseException) -> str:
-    """A short reason for a transport failure (walks the exception's causes)."""
-    seen: BaseException | None = exc
-    text = str(exc)
-    while seen is not None:
-        if isinstance(seen, requests.exceptions.SSLError):
-            reason = str(seen)
-            if "fingerprint" in reason.lower():
-                return "certificate does not match the pinned fingerprint"
-            if "CERTIFICATE_VERIFY_FAILED" in reason or "certificate verify failed" in reason:
-                detail = _SSL_SOURCE.sub("", reason.split("certificate verify failed:", 1)[-1]).split(")", 1)[0]
-                detail = detail.strip(" '\"")
-                return f"TLS certificate verification failed ({detail or 'untrusted certificate'})"
-            return "TLS handshake failed"
-        if isinstance(seen, requests.exceptions.ConnectTimeout):
-            return "connection timed out"
-        if isinstance(seen, requests.exceptions.ReadTimeout):
-            return "no answer in time"
-        if isinstance(seen, requests.exceptions.ConnectionError):
-            reason = str(seen)
-            for known in (
-                "Connection refused",
-                "No route to host",
-                "Name or service not known",
-                "Temporary failure in name resolution",
-                "Connection reset by peer",
-            ):
-                if known in reason:
-                    return known.lower()
-            return "connection failed"
-        text = str(seen) or text
-        seen = seen.__cause__ or seen.__context__
-    return text or type(exc).__name__
-
-
-def _ssl_error(exc: BaseException) -> requests.exceptions.SSLError | None:
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, requests.exceptions.SSLError):
-            return seen
-        seen = seen.__cause__ or seen.__context__
+def _link(doc: Any) -> str | None:
+    if isinstance(doc, dict) and doc.get("@odata.id"):
+        return str(doc["@odata.id"])
     return None
 
 
-def _presented(target: Target, error: BaseException) -> str | None:
-    """The SHA-256 of the certificate the BMC presented: from urllib3's mismatch message, else read again."""
-    found = _PRESENTED.search(str(error))
-    if found:
-        return found.group(1)
-    try:
-        return fetch_fingerprint(target.host, target.port, 10.0)
-    except NodeError:
-        return None
-
-
-def transport_error(target: Target, exc: BaseException) -> NodeError:
-    """The node error for a failure to talk to ``target``'s BMC at all.
-
-    A certificate refused that ``clara redfish trust`` can settle (a BMC verified against
-    the system's CAs, or one pinned in the known-hosts file) says how.
-    """
-    reason = describe(exc)
-    ssl_error = _ssl_error(exc)
-    if ssl_error is not None and target.tls.origin == FROM_KNOWN_HOSTS and reason.startswith("certificate does not"):
-        return certificate_changed(target, _presented(target, ssl_error))
-    if ssl_error is not None and target.tls.origin == FROM_SYSTEM_CAS and reason.startswith("TLS certificate verif"):
-        return certificate_not_trusted(target, reason.partition("(")[2].rstrip(")") or "untrusted certificate")
-    message = f"BMC {target.label}: {reason}"
-    if "certificate" in reason or "TLS" in reason:
-        return NodeError(message)  # retrying cannot fix a certificate
-    return TransientNodeError(message)
-
-
-def error_message(response: Any) -> str:
-    """The Redfish error message of a response (``@Message.ExtendedInfo`` or ``error.message``)."""
-    try:
-        body = response.dict
-    except Exception:
-        body = None
-    if isinstance(body, dict):
-        error = body.get("error", {})
-        if isinstance(error, dict):
-            infos = error.get("@Message.ExtendedInfo") or []
-            for info in infos if isinstance(infos, list) else []:
-                if isinstance(info, dict) and info.get("Message"):
-                    return str(info["Message"])
-            if error.get("message"):
-                return str(error["message"])
-    text = str(getattr(response, "text", "") or "").strip().splitlines()
-    return text[0][:200] if text else ""
+def _password_change_required(body: Doc) -> bool:
+    infos = body.get("@Message.ExtendedInfo") or (body.get("error") or {}).get("@Message.ExtendedInfo") or []
+    return any(isinstance(i, dict) and str(i.get("MessageId", "")).endswith("PasswordChangeRequired") for i in infos)
 
 
 class BmcSession:
-    """A logged-in connection to one BMC (session token, or basic auth where sessions are missing)."""
+    """One BMC, logged in (session token or basic auth), for every node of the command behind it.
 
-    def __init__(self, target: Target, user: str, password: str, timeout: float) -> None:
+    :param several: whether several nodes of the command are behind this BMC (``auth = auto``
+        then opens a session).
+    :param size: how many connections the BMC may get at once.
+    """
+
+    def __init__(
+        self, target: Target, user: str, password: str, timeout: float, size: int = 1, several: bool = False
+    ) -> None:
         self.target = target
         self.timeout = timeout
-        self.client: HttpClient | None = None
-        self.uses_session = False
-        self.forgotten = False
-        self._lock = threading.Lock()
+        self.connection = Connection(target, size)
         self.cache: dict[str, Any] = {}
         self.cache_lock = threading.Lock()
-        self._open(user, password)
+        self.forgotten = False
+        self.token: str | None = None
+        self.location: str | None = None
+        self.refused: NodeError | None = None
+        self._user, self._password = user, password
+        basic = base64.b64encode(f"{user}:{password}".encode()).decode()
+        register_secret(basic)
+        self._basic = f"Basic {basic}"
+        self._root: Doc | None = None
+        self._root_lock = threading.Lock()
+        self._auth_lock = threading.Lock()
+        self._login_tried = False
+        self._closed = False
+        mode = target.auth if target.auth != "auto" else ("session" if several else "basic")
+        if mode == "session":
+            self._login()
+        log.debug("%s: %s", target.label, "session opened" if self.token else "basic auth")
 
-    def _open(self, user: str, password: str) -> None:
-        tls: Tls = self.target.tls
-        adapter = _PinnedAdapter(tls.fingerprint) if tls.fingerprint else None
-        if tls.fingerprint or tls.insecure:
-            # Pinned (or knowingly unverified): urllib3's per-request warning is noise.
-            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-        cafile = tls.ca_bundle
-        if self.target.scheme == "https" and cafile is None and not (tls.fingerprint or tls.insecure):
+    @property
+    def uses_session(self) -> bool:
+        """Whether requests carry a session token (else basic auth)."""
+        return self.token is not None
+
+    # -- the wire ------------------------------------------------------------
+
+    def _send(self, method: str, path: str, body: Doc | None, auth: bool = True, limit: float | None = None) -> Reply:
+        """One request within the node's deadline; transport failures as :class:`NodeError`."""
+        attempt = current_attempt()
+        budget = self.timeout if limit is None else limit
+        if attempt is not None:
+            budget = max(0.05, min(budget, attempt.remaining()))
+        headers: dict[str, str] = {}
+        if auth:
+            token = self.token
+            headers = {"X-Auth-Token": token} if token else {"Authorization": self._basic}
+        data = None if body is None else json.dumps(body).encode()
+        try:
+            reply = self.connection.request(method, path, headers, data, budget, self.timeout)
+        except (u3.HTTPError, BodyCutShort, OSError) as exc:
+            raise transport_error(self.target, exc, self.timeout) from None
+        if attempt is not None:
+            attempt.answer()
+        return reply
+
+    def root(self) -> Doc:
+        """The service root (read once; without credentials, as Redfish allows, unless refused)."""
+        with self._root_lock:
+            if self._root is None:
+                reply = self._send("GET", ROOT, None, auth=False)
+                if reply.status == 401:
+                    reply = self._send("GET", ROOT, None)
+                self._refuse_redirect(reply)
+                if reply.status != 200:
+                    error = TransientNodeError if reply.status >= 500 else NodeError
+                    raise error(f"service root unavailable: {reply.reason()}", detail=self.target.detail)
+                self._root = parse_object(reply.content, reply.content_type, f"GET {ROOT}")
+            return self._root
+
+    # -- authentication ------------------------------------------------------
+
+    def _sessions_path(self) -> str | None:
+        root = self.root()
+        path = _link((root.get("Links") or {}).get("Sessions"))
+        if path is None and "SessionService" in root:
+            path = _link(root["SessionService"])
+            path = path.rstrip("/") + "/Sessions" if path else None
+        return path
+
+    def _login(self) -> None:
+        """Open a session; stay with basic auth where the BMC has no usable SessionService."""
+        self._login_tried = True
+        sessions = self._sessions_path()
+        if sessions is None:
+            log.debug("%s: no SessionService; basic auth", self.target.label)
+            return
+        reply = self._send("POST", sessions, {"UserName": self._user, "Password": self._password}, auth=False)
+        if reply.status in (401, 403):
+            raise AuthenticationError(self._rejected(), detail=self.target.detail)
+        if reply.status in (404, 405, 501):
+            log.debug("%s: no usable SessionService (HTTP %s); basic auth", self.target.label, reply.status)
+            return
+        token = reply.header("X-Auth-Token")
+        if reply.status not in (200, 201, 202, 204) or not token:
+            raise NodeError(f"cannot open a session: {reply.reason()}", detail=self.target.detail)
+        register_secret(token)
+        location = reply.header("Location") or _link(reply.dict) or ""
+        self.token, self.location = token, urlsplit(location).path or None
+        log.debug("%s: session opened", self.target.label)
+        if _password_change_required(reply.dict):
+            self._logout()
+            raise NodeError("password change required before any other request", detail=self.target.detail)
+
+    def _rejected(self) -> str:
+        return f"BMC rejected the credentials ({self.target.user_key}/{self.target.password_key})"
+
+    def _refuse(self, path: str) -> NodeError:
+        """A 401. Basic auth refused: the credentials are refused for the rest of the command
+        (no lockout by the other nodes' requests)."""
+        if self.token is not None:  # the session is valid: this one resource is refused
+            return AuthenticationError(f"BMC refused access to {path} (401)", detail=self.target.detail)
+        with self._auth_lock:
+            if self.refused is None:
+                self.refused = AuthenticationError(self._rejected(), detail=self.target.detail)
+            return self.refused
+
+    # -- requests --------------------------------------------------------------
+
+    def request(self, method: str, path: str, body: Doc | None = None) -> Reply:
+        """One authenticated request; a :class:`NodeError` for transport failures, 401 and
+        redirects (other statuses returned). A request other than GET is a state change:
+        the fan-out never sends it again."""
+        if self.refused is not None:
+            raise type(self.refused)(str(self.refused), detail=self.refused.detail)
+        attempt = current_attempt()
+        if attempt is not None and method != "GET":
+            attempt.commit()
+        reply = self._send(method, path, body)
+        if reply.status == 401 and self.token is None and self.target.auth == "auto":
+            with self._auth_lock:
+                if not self._login_tried:  # basic auth refused: a session may still be allowed
+                    with contextlib.suppress(AuthenticationError):  # reported below, as the basic refusal
+                        self._login()
+            if self.token is not None:
+                reply = self._send(method, path, body)
+        if reply.status == 401:
+            raise self._refuse(path)
+        self._refuse_redirect(reply)
+        return reply
+
+    def _refuse_redirect(self, reply: Reply) -> None:
+        """A BMC has no business sending an API call elsewhere (the credentials would follow)."""
+        if 300 <= reply.status < 400:
             raise NodeError(
-                f"BMC {self.target.label}: no CA bundle to verify it: set ca_bundle, fingerprint or insecure"
+                f"{reply.method} {reply.path}: redirected (HTTP {reply.status}), not followed",
+                detail={**self.target.detail, "location": reply.header("Location") or ""},
             )
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                client = redfish.redfish_client(
-                    base_url=self.target.base_url,
-                    username=user,
-                    password=password,
-                    cafile=cafile,
-                    timeout=self.timeout,
-                    max_retry=0,
-                    https_adapter=adapter,
-                )
-        except (RetriesExhaustedError, requests.exceptions.RequestException) as exc:
-            raise transport_error(self.target, exc) from None
-        except ServerDownOrUnreachableError as exc:
-            raise TransientNodeError(f"BMC {self.target.label}: service root unavailable ({exc})") from None
-        except Exception as exc:
-            raise NodeError(f"BMC {self.target.label}: not a Redfish service ({type(exc).__name__})") from None
-        self.client = client
-        # The token header would follow a redirect to any host (requests strips only
-        # Authorization): a BMC has no business redirecting an API call elsewhere.
-        client._session.max_redirects = 0
-        root = getattr(client, "root", {}) or {}
-        has_sessions = "SessionService" in root or "Sessions" in (root.get("Links") or {})
-        try:
-            if has_sessions:
-                try:
-                    client.login(auth="session")
-                    self.uses_session = True
-                except SessionCreationError as exc:
-                    if not any(code in str(exc) for code in ("HTTP 404", "HTTP 405", "HTTP 501")):
-                        raise
-                    log.debug("%s: no usable SessionService (%s); basic auth", self.target.label, exc)
-                    client.login(auth="basic")
-            else:
-                client.login(auth="basic")
-        except InvalidCredentialsError:
-            client._session.close()
-            raise AuthenticationError(
-                f"BMC {self.target.label} rejected the credentials ({self.target.user_key}/{self.target.password_key})"
-            ) from None
-        except SessionCreationError as exc:
-            client._session.close()
-            raise NodeError(f"BMC {self.target.label}: cannot open a session: {str(exc).splitlines()[0]}") from None
-        except (RetriesExhaustedError, requests.exceptions.RequestException) as exc:
-            client._session.close()
-            raise transport_error(self.target, exc) from None
-        except Exception as exc:  # e.g. RedfishPasswordChangeRequiredError, raised after the session exists
-            self._abandon(client)
-            if "PasswordChangeRequired" in type(exc).__name__:
-                raise NodeError(f"BMC {self.target.label}: password change required before any other request") from None
-            raise NodeError(f"BMC {self.target.label}: login failed ({type(exc).__name__})") from None
-        key = client.get_session_key()
-        if key:
-            _token_filter.tokens.add(str(key))
-        log.debug("%s: logged in (%s)", self.target.label, "session" if self.uses_session else "basic auth")
 
-    def _abandon(self, client: Any) -> None:
-        """Delete a session the library opened before failing, then drop the connection."""
-        try:
-            if client.get_session_key():
-                client.logout()
-        except Exception:  # the BMC may be gone; nothing more can be done here
-            log.debug("%s: could not delete the session after a failed login", self.target.label, exc_info=True)
-        finally:
-            client._session.close()
-
-    def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        """One request; a :class:`NodeError` for transport failures and 401 (other statuses returned)."""
-        assert self.client is not None
-        try:
-            if method == "GET":
-                response = self.client.get(path)
-            elif method == "POST":
-                response = self.client.post(path, body=body if body is not None else {})
-            elif method == "PATCH":
-                response = self.client.patch(path, body=body or {})
-            else:
-                response = self.client.delete(path)
-        except (RetriesExhaustedError, requests.exceptions.RequestException) as exc:
-            raise transport_error(self.target, exc) from None
-        if response.status == 401:
-            raise AuthenticationError(f"BMC {self.target.label} refused access to {path} (401)")
-        return response
-
-    def get(self, path: str) -> dict[str, Any]:
+    def get(self, path: str) -> Doc:
         """GET ``path`` as a JSON object; a :class:`NodeError` unless 200."""
-        response = self.request("GET", path)
-        if response.status != 200:
-            detail = error_message(response)
-            error = TransientNodeError if response.status >= 500 else NodeError
-            raise error(f"BMC {self.target.label}: GET {path}: HTTP {response.status}{': ' + detail if detail else ''}")
-        body = response.dict
-        if not isinstance(body, dict):
-            raise NodeError(f"BMC {self.target.label}: GET {path}: not a JSON object")
-        return body
+        reply = self.request("GET", path)
+        if reply.status != 200:
+            error = TransientNodeError if reply.status >= 500 else NodeError
+            raise error(f"GET {path}: {reply.reason()}", detail=self.target.detail)
+        return parse_object(reply.content, reply.content_type, f"GET {path}")
+
+    # -- the end -----------------------------------------------------------------
 
     def forget(self) -> None:
         """The BMC is restarting (a reset was sent): :meth:`close` will not try to delete
         the session, which dies with the restart, and only closes the connections."""
         self.forgotten = True
 
-    def close(self) -> None:
-        """Delete the session (when there is one) and close the connections; never raises."""
-        with self._lock:
-            client, self.client = self.client, None
-        if client is None:
-            return
-        if self.forgotten:
-            client._session.close()
-            log.debug("%s: restarting, session left to expire with it", self.target.label)
+    def _logout(self) -> None:
+        token, location = self.token, self.location
+        if token is None:
             return
         try:
-            client.logout()
-            if self.uses_session:
-                log.debug("%s: session deleted", self.target.label)
-        except (BadRequestError, RetriesExhaustedError, requests.exceptions.RequestException, OSError) as exc:
-            log.warning("BMC %s: could not delete the Redfish session: %s", self.target.label, describe(exc))
+            if location is None:
+                raise NodeError("the BMC gave no session Location")
+            reply = self._send("DELETE", location, None, limit=min(self.timeout, LOGOUT_TIMEOUT))
+            if reply.status not in (200, 202, 204):
+                raise NodeError(reply.reason())
+            log.debug("%s: session deleted", self.target.label)
+        except NodeError as exc:
+            log.warning("BMC %s: could not delete the Redfish session: %s", self.target.label, exc)
+        finally:
+            self.token = None
+
+    def close(self) -> None:
+        """Delete the session (when there is one) and close the connections; never raises."""
+        with self._auth_lock:
+            if self._closed:
+                return
+            self._closed = True
+        try:
+            if self.forgotten:
+                log.debug("%s: restarting, session left to expire with it", self.target.label)
+            else:
+                self._logout()
         except Exception as exc:  # a logout must never hide the command's result
             log.warning("BMC %s: could not delete the Redfish session: %s", self.target.label, exc)
+        finally:
+            self.connection.close()
 
 
 class BmcPool:
-    """The sessions of one command: one per BMC, created on first use, all closed by :meth:`close`."""
+    """The BMCs of one command: one :class:`BmcSession` each, made on first use, all closed by :meth:`close`.
 
-    def __init__(self, credentials: Credentials, timeout: float) -> None:
+    :param sizes: how many nodes of the command are behind each BMC (by :attr:`Target.bmc_key`).
+    """
+
+    def __init__(self, credentials: Credentials, timeout: float, sizes: Mapping[Any, int] | None = None) -> None:
         self._credentials = credentials
         self._timeout = timeout
+        self._sizes = dict(sizes or {})
         self._lock = threading.Lock()
         self._bmc_locks: dict[Any, threading.Lock] = {}
         self._sessions: dict[Any, BmcSession] = {}
@@ -342,12 +295,14 @@ class BmcPool:
             if key in self._sessions:
                 return self._sessions[key]
             if key in self._failures:
-                raise self._failures[key]
+                failure = self._failures[key]
+                raise type(failure)(str(failure), detail=failure.detail)
             if target.tls.insecure or target.scheme == "http":
                 self._log_insecure(target)
             user, password = self._credentials(target)
+            nodes = self._sizes.get(key, 1)
             try:
-                session = BmcSession(target, user, password, self._timeout)
+                session = BmcSession(target, user, password, self._timeout, size=nodes + 1, several=nodes > 1)
             except AuthenticationError as exc:
                 self._failures[key] = exc
                 raise
@@ -370,7 +325,6 @@ class BmcPool:
                 "plain HTTP to some BMCs ([redfish] scheme = http): credentials travel in clear, e.g. %s", target.label
             )
             return
-        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         log.warning("TLS verification is off for some BMCs ([redfish] insecure = true), e.g. %s", target.label)
 
     def close(self) -> None:
@@ -379,6 +333,9 @@ class BmcPool:
             self._closed = True
             sessions = list(self._sessions.values())
             self._sessions.clear()
-        for session in sessions:
-            session.close()
+        if len(sessions) == 1:
+            sessions[0].close()
+        elif sessions:  # many BMCs: their sessions are deleted side by side
+            with ThreadPoolExecutor(min(32, len(sessions)), thread_name_prefix="clara-logout") as workers:
+                list(workers.map(BmcSession.close, sessions))
         atexit.unregister(self.close)

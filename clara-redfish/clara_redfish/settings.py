@@ -26,6 +26,13 @@ Keys (all optional):
     the Id or path of the event log to use instead of the one found by name;
 ``boot_mode``
     ``UEFI`` or ``Legacy``: always send ``BootSourceOverrideMode`` with a boot override;
+``auth``
+    ``auto`` (default), ``basic`` or ``session``: how to authenticate to the BMC. ``basic``
+    sends the credentials with every request (no extra round trip: a one-shot GET is one
+    request); ``session`` logs in once (POST to the SessionService), sends the token, and
+    deletes the session at the end (two more round trips, but the BMC checks the password
+    once). ``auto`` takes basic auth for a BMC that serves one node of the command, a session
+    for a BMC that serves several (and basic auth where the BMC has no SessionService);
 ``user_key``, ``password_key``
     which secrets hold the credentials (default ``IMMUSER`` and ``IMMPASSWORD``; with these
     defaults, the environment's ``IMMUSER`` and ``IPMI_PASSWORD`` come first, as in the original Clara).
@@ -50,6 +57,8 @@ DEFAULT_USER_KEY = "IMMUSER"
 DEFAULT_PASSWORD_KEY = "IMMPASSWORD"
 _LAST_RESOLVER: list[BmcResolver] = []  # the resolver of the last settings seen (a command resolves many nodes)
 _HEX = re.compile(r"^[0-9a-f]{64}$")
+#: The values of ``auth``.
+AUTH_MODES = ("auto", "basic", "session")
 
 
 #: Where a node's TLS settings come from (:attr:`Tls.origin`).
@@ -85,6 +94,7 @@ class Target:
     boot_mode: str | None
     user_key: str
     password_key: str
+    auth: str = "auto"
 
     @property
     def base_url(self) -> str:
@@ -96,6 +106,11 @@ class Target:
     def bmc_key(self) -> tuple[str, str, int, Tls, str, str]:
         """Nodes with the same key share one BMC session per command."""
         return (self.scheme, self.host, self.port, self.tls, self.user_key, self.password_key)
+
+    @property
+    def detail(self) -> dict[str, object]:
+        """How the node's BMC is reached, for ``-o json`` (messages do not carry it: they fold)."""
+        return {"address": self.host, "port": self.port, "scheme": self.scheme}
 
     @property
     def label(self) -> str:
@@ -164,6 +179,9 @@ def target(settings: NodeSettings, node: str) -> Target:
     boot_mode = optional("boot_mode")
     if boot_mode is not None and boot_mode.lower() not in ("uefi", "legacy"):
         raise ConfigError(f"{where('boot_mode')}: expected UEFI or Legacy, got {boot_mode!r}")
+    auth = (optional("auth") or "auto").lower()
+    if auth not in AUTH_MODES:
+        raise ConfigError(f"{where('auth')}: expected {', '.join(AUTH_MODES)}, got {auth!r}")
     return Target(
         node=node,
         scheme=scheme,
@@ -175,6 +193,7 @@ def target(settings: NodeSettings, node: str) -> Target:
         boot_mode=None if boot_mode is None else ("UEFI" if boot_mode.lower() == "uefi" else "Legacy"),
         user_key=optional("user_key") or DEFAULT_USER_KEY,
         password_key=optional("password_key") or DEFAULT_PASSWORD_KEY,
+        auth=auth,
     )
 
 

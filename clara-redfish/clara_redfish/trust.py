@@ -35,8 +35,8 @@ log = logging.getLogger("clara_redfish")
 class CertificateError(NodeError):
     """A BMC certificate this command cannot trust; ``clara redfish trust`` is the remedy."""
 
-    def __init__(self, message: str, node: str) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, node: str, detail: dict[str, object] | None = None) -> None:
+        super().__init__(message, detail=detail)
         self.node = node
 
 
@@ -51,9 +51,10 @@ class CertificateChanged(CertificateError):
 def certificate_not_trusted(t: Target, detail: str) -> CertificateNotTrusted:
     """The error of a BMC whose certificate failed the system CAs' verification (nothing pinned)."""
     return CertificateNotTrusted(
-        f"BMC {t.label}: certificate not trusted ({detail}): run 'clara redfish trust {t.node}' to pin it,"
+        f"certificate not trusted ({detail}): run 'clara redfish trust' on these nodes to pin it,"
         f" or set [{SECTION}] ca_bundle / insecure = yes",
         t.node,
+        t.detail,
     )
 
 
@@ -62,9 +63,10 @@ def certificate_changed(t: Target, presented: str | None) -> CertificateChanged:
     pinned = known_hosts.format_fingerprint(t.tls.fingerprint or "?")
     shown = known_hosts.format_fingerprint(presented) if presented else "another one"
     return CertificateChanged(
-        f"BMC {t.label}: certificate changed ({pinned} pinned, {shown} presented):"
-        f" if expected, run 'clara redfish trust --replace {t.node}'",
+        f"certificate changed ({pinned} pinned, {shown} presented):"
+        " if expected, run 'clara redfish trust --replace' on these nodes",
         t.node,
+        t.detail,
     )
 
 
@@ -95,24 +97,24 @@ def fetch_fingerprint(host: str, port: int, timeout: float) -> str:
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
-    where = f"{host}:{port}"
+    detail = {"address": host, "port": port}
     try:
         with socket.create_connection((host, port), timeout=timeout) as sock:
             server_name = None if is_ip_address(host) else host  # SNI, as the later commands send it
             with context.wrap_socket(sock, server_hostname=server_name) as tls:
                 der = tls.getpeercert(binary_form=True)
     except socket.gaierror:
-        raise NodeError(f"BMC {where}: name or service not known") from None
+        raise NodeError("name or service not known", detail=detail) from None
     except TimeoutError:
-        raise TransientNodeError(f"BMC {where}: connection timed out") from None
+        raise TransientNodeError(f"no answer from BMC (timeout after {timeout:g}s)", detail=detail) from None
     except ConnectionRefusedError:
-        raise TransientNodeError(f"BMC {where}: connection refused") from None
+        raise TransientNodeError("connection refused", detail=detail) from None
     except ssl.SSLError as exc:
-        raise NodeError(f"BMC {where}: TLS handshake failed ({exc.reason or exc})") from None
+        raise NodeError(f"TLS handshake failed ({exc.reason or exc})", detail=detail) from None
     except OSError as exc:
-        raise TransientNodeError(f"BMC {where}: {(exc.strerror or str(exc)).lower()}") from None
+        raise TransientNodeError((exc.strerror or str(exc)).lower(), detail=detail) from None
     if not der:
-        raise NodeError(f"BMC {where}: presented no certificate")
+        raise NodeError("presented no certificate", detail=detail)
     return hashlib.sha256(der).hexdigest()
 
 
@@ -138,7 +140,7 @@ def trust(ctx: Context, nodes: NodeSet, replace: bool) -> Iterator[NodeResult]:
     def read(node: str) -> None:
         t = targets[node]
         if t.scheme != "https":
-            raise NodeError(f"BMC {t.label}: [{settings.source(node, 'scheme')}] scheme = http: no certificate")
+            raise NodeError(f"[{settings.source(node, 'scheme')}] scheme = http: no certificate", detail=t.detail)
         with guard:
             lock = locks.setdefault(keys[node], threading.Lock())
         with lock:
@@ -179,8 +181,9 @@ def _outcome(node: str, key: str, digest: str, pinned: str | None, replace: bool
         return NodeResult.success(node, f"trusted {shown} (replaced {old}){unused}", fingerprint=shown, replaced=old)
     return NodeResult.failure(
         node,
-        f"BMC {key}: certificate changed ({old} pinned, {shown} presented):"
-        f" if expected, run 'clara redfish trust --replace {node}'",
+        f"certificate changed ({old} pinned, {shown} presented):"
+        " if expected, run 'clara redfish trust --replace' on these nodes",
+        detail={"bmc": key},
         fingerprint=shown,
         pinned=old,
     )

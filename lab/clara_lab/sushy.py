@@ -6,7 +6,8 @@ pytest. Each emulator process serves ``systems`` fake systems named
 certificate is given, with HTTP basic auth from an htpasswd file made here
 (bcrypt cost 4: the default cost makes every request slow). Power
 transitions are applied at once (sushy-tools' fake driver otherwise waits a
-random 1-11 s).
+random 1-11 s), and connections are kept alive between requests, as a BMC keeps
+them (werkzeug, which serves sushy-tools, closes each one after its answer).
 
 Needs the PyPI packages ``sushy-tools`` and ``bcrypt`` (``cryptography`` for
 :func:`make_tls`).
@@ -41,13 +42,53 @@ USER = "admin"
 PASSWORD = "password"
 
 _RUNNER = '''\
-"""sushy-emulator with the fake driver's Reset applied at once (written by clara_lab.sushy)."""
+"""sushy-emulator with the fake driver's Reset applied at once, and HTTP/1.1 keep-alive as
+BMCs have it (written by clara_lab.sushy)."""
+import selectors
 import sys
 import types
 
 from sushy_tools.emulator.resources.systems import fakedriver
+from werkzeug import serving
 
 fakedriver.random = types.SimpleNamespace(randint=lambda a, b: 0)
+
+# werkzeug closes every connection, because it cannot skip a request body the application
+# left unread: it reads whatever follows the answer and throws it away. Requests without a
+# body are kept alive here, and nothing is thrown away after their answer (it would be the
+# next request).
+_send_header = serving.WSGIRequestHandler.send_header
+_KEPT = set()
+
+
+def _send_header_keep_alive(self, keyword, value):
+    if keyword.lower() == "connection" and value.lower() == "close" and {keep_alive!r}:
+        has_body = self.headers.get("Content-Length", "0").strip() not in ("", "0")
+        if not (has_body or self.headers.get("Transfer-Encoding")):
+            _KEPT.add(id(self.connection))
+            return
+    _send_header(self, keyword, value)
+
+
+class _Selector:
+    def __init__(self):
+        self._real = selectors.DefaultSelector()
+        self._skip = False
+
+    def register(self, fileobj, events, data=None):
+        self._skip = id(fileobj) in _KEPT
+        _KEPT.discard(id(fileobj))
+        return self._real.register(fileobj, events, data)
+
+    def select(self, timeout=None):
+        return [] if self._skip else self._real.select(timeout)
+
+    def close(self):
+        self._real.close()
+
+
+serving.WSGIRequestHandler.send_header = _send_header_keep_alive
+serving.selectors = types.SimpleNamespace(DefaultSelector=_Selector, EVENT_READ=selectors.EVENT_READ)
 
 from sushy_tools.emulator.main import main  # noqa: E402
 
@@ -324,19 +365,22 @@ def start_sushy(
     password: str = PASSWORD,
     python: str = sys.executable,
     timeout: float = 60.0,
+    keep_alive: bool = True,
 ) -> SushyFleet:
     """Start ``processes`` emulators of ``systems`` systems each; wait until they answer.
 
     Process k listens on ``ips[k]`` (default ``127.0.0.1`` for all) at
     ``port`` (0: a free port picked here), and serves ``node<k*systems>``
     onwards. State lives in ``directory/sushy<k>/state`` (fresh each start).
+    ``keep_alive``: answer requests without a body on a kept-alive connection, as BMCs do
+    (werkzeug, under sushy-tools, otherwise closes the connection after every answer).
     """
     import shutil
     import socket
 
     directory.mkdir(parents=True, exist_ok=True)
     runner = directory / "sushy_runner.py"
-    runner.write_text(_RUNNER, encoding="utf-8")
+    runner.write_text(_RUNNER.format(keep_alive=keep_alive), encoding="utf-8")
     auth = write_htpasswd(directory / "htpasswd", user, password)
     fleet = SushyFleet(user=user, password=password)
     try:

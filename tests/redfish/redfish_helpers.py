@@ -88,9 +88,13 @@ def sushy_section(fleet: SushyFleet, tls: Tls) -> dict[str, object]:
     return {"bmc_host": emu.ip, "bmc_port": emu.port, "ca_bundle": str(tls.ca)}
 
 
-def recorded_section(bmc: RecordedBmc, tls: Tls) -> dict[str, object]:
-    """``[redfish]`` pointing every node at a recorded BMC, verified with the test CA."""
-    return {"bmc_host": "127.0.0.1", "bmc_port": bmc.port, "ca_bundle": str(tls.ca)}
+def recorded_section(bmc: RecordedBmc, tls: Tls, auth: str = "session") -> dict[str, object]:
+    """``[redfish]`` pointing every node at a recorded BMC, verified with the test CA.
+
+    With a session by default (``auth = session``): the tests of recorded BMCs check that
+    sessions are made and deleted, one node at a time too (``auth = auto`` would take basic
+    auth for a BMC serving one node; test_redfish_fleet.py tests that)."""
+    return {"bmc_host": "127.0.0.1", "bmc_port": bmc.port, "ca_bundle": str(tls.ca), "auth": auth}
 
 
 def bmc_backend() -> BmcBackend:

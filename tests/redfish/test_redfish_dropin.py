@@ -113,3 +113,16 @@ def test_environment_alone_without_a_password_file(rf: Rf, sushy: SushyFleet) ->
     done = rf.clara("redfish", "disk", "node003")
     assert done.returncode == 0, done.stdout + done.stderr
     assert _override(sushy, "node003") == ("Hdd", "Continuous")
+
+
+def test_original_output_of_status(rf: Rf, sushy: SushyFleet) -> None:
+    """``-o original``: the original's ``<bmc> OK: Chassis Power is On`` line (Redfish's PowerState,
+    the BMC named as the original named it), exit 0 as it did."""
+    rf.configure({"redfish": sushy_section(sushy, rf.tls)})
+    sushy.set_power("node006", "On")
+    sushy.set_power("node007", "ForceOff")
+    done = rf.clara("redfish", "status", "-o", "original", "node[006-007]")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 2
+    assert lines[0].endswith(" OK: Chassis Power is On") and lines[1].endswith(" OK: Chassis Power is Off")

@@ -29,9 +29,8 @@ def test_redfish_wrong_password_and_dead_bmc(rf: Rf, sushy: SushyFleet) -> None:
     assert done.returncode == 1
     lines = done.stdout.splitlines()
     assert lines[0] == "node002: off"
-    assert any(line.startswith("dead1: error: BMC 127.0.0.1:") and "connection refused" in line for line in lines)
-    assert any(line.startswith("node003: error: BMC 127.0.0.1:") and "rejected the credentials" in line
-               for line in lines)
+    assert "dead1: error: connection refused" in lines
+    assert "node003: error: BMC rejected the credentials (IMMUSER/OTHERPASSWORD)" in lines
     assert "Traceback" not in done.stderr
 
 
@@ -41,8 +40,7 @@ def test_redfish_wrong_password_logs_in_once(rf: Rf, recorded: Callable[[str], R
     rf.configure({"redfish": recorded_section(bmc, rf.tls)}, password="wrong")
     done = rf.clara("redfish", "status", "mc[01-03]")
     assert done.returncode == 1
-    assert done.stdout.strip() == (f"mc[01-03]: error: BMC 127.0.0.1:{bmc.port} rejected the credentials "
-                                   "(IMMUSER/IMMPASSWORD)")
+    assert done.stdout.strip() == "mc[01-03]: error: BMC rejected the credentials (IMMUSER/IMMPASSWORD)"
     logins = [r for r in rf.state(bmc)["requests"] if r["path"] == "/redfish/v1/SessionService/Sessions"]
     assert len(logins) == 1
 

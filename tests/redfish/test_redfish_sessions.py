@@ -28,7 +28,7 @@ def test_redfish_session_deleted_after_timeout(rf: Rf, recorded: Callable[[str],
     rf.configure({"redfish": {**recorded_section(bmc, rf.tls), "retries": 0}})
     done = rf.clara("redfish", "status", "--timeout", "1", "idrac1")
     assert done.returncode == 1
-    assert done.stdout.strip() == "idrac1: error: timeout after 1s"
+    assert done.stdout.strip() == "idrac1: error: BMC accepted the connection but did not answer (timeout after 1s)"
     state = rf.state(bmc)
     assert state["created"] == 1 and state["sessions"] == []
 

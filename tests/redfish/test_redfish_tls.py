@@ -16,15 +16,15 @@ def test_redfish_untrusted_certificate_refused(rf: Rf, sushy: SushyFleet, tmp_pa
     done = rf.clara("redfish", "status", "node000")
     assert done.returncode == 1
     assert done.stdout == (
-        f"node000: error: BMC {emu.ip}:{emu.port}: certificate not trusted (unable to get local issuer certificate):"
-        " run 'clara redfish trust node000' to pin it, or set [redfish] ca_bundle / insecure = yes\n"
+        "node000: error: certificate not trusted (unable to get local issuer certificate):"
+        " run 'clara redfish trust' on these nodes to pin it, or set [redfish] ca_bundle / insecure = yes\n"
     )
 
     other = make_tls(tmp_path / "other", ["127.0.0.1"])
     rf.configure({"redfish": {**sushy_section(sushy, rf.tls), "ca_bundle": str(other.ca)}})
     done = rf.clara("redfish", "status", "node000")
     assert done.returncode == 1
-    assert done.stdout.startswith(f"node000: error: BMC {emu.ip}:{emu.port}: TLS certificate verification failed (")
+    assert done.stdout.startswith("node000: error: TLS certificate verification failed (")
     assert "clara redfish trust" not in done.stdout  # the site chose its CA: a pin would not be used
     assert "Traceback" not in done.stderr
 
@@ -44,7 +44,7 @@ def test_redfish_pinned_fingerprint(rf: Rf, sushy: SushyFleet, tmp_path: Path) -
     assert done.returncode == 1
     lines = done.stdout.splitlines()
     assert lines[0].startswith("node000: ") and "error" not in lines[0]
-    assert lines[1] == f"node001: error: BMC {emu.ip}:{emu.port}: certificate does not match the pinned fingerprint"
+    assert lines[1] == "node001: error: certificate does not match the pinned fingerprint"
 
 
 def test_redfish_insecure_is_logged_once(rf: Rf, sushy: SushyFleet) -> None:
@@ -80,5 +80,23 @@ def test_redfish_plain_http_warns_once(rf: Rf) -> None:
         done = rf.clara("redfish", "status", "mc[01-03]")
         assert done.returncode == 0, done.stdout + done.stderr
         assert done.stderr.count("credentials travel in clear") == 1
+    finally:
+        bmc.stop()
+
+
+def test_redfish_host_name_is_checked_against_the_certificate(rf: Rf, tmp_path: Path) -> None:
+    """A BMC whose certificate, signed by the site CA, names it ``localhost`` only: reached as
+    ``localhost`` it answers; reached as 127.0.0.1 it is refused although the CA is right."""
+    from clara_lab.redfish_recorded import start_recorded
+    from redfish_helpers import DATA, PASSWORD, USER
+
+    tls = make_tls(tmp_path / "named", ["localhost"])
+    bmc = start_recorded(DATA / "dell-idrac9-6.10.30.00", tls=(tls.cert, tls.key), user=USER, password=PASSWORD)
+    try:
+        for host, code in (("localhost", 0), ("127.0.0.1", 1)):
+            rf.configure({"redfish": {"bmc_host": host, "bmc_port": bmc.port, "ca_bundle": str(tls.ca)}})
+            done = rf.clara("redfish", "status", "node000")
+            assert done.returncode == code, (host, done.stdout, done.stderr)
+        assert done.stdout.startswith("node000: error: ") and "Traceback" not in done.stderr
     finally:
         bmc.stop()
