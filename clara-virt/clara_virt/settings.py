@@ -8,7 +8,8 @@ Sections (the original's names and keys):
   default ``qemu+ssh://{host}/system``, the original's).
 * ``[host:<name>]`` (new, optional): ``uri`` for that one host.
 * ``[pool:<name>]``: ``default``, ``vol_pattern`` (``{vm_name}_{vol_role}.qcow2``).
-* ``[network:<name>]``: ``type`` (e.g. ``hostdev``), given to templates.
+* ``[network:<name>]``: ``type`` (e.g. ``hostdev``), given to templates; a network without
+  one takes the type of the ``default = true`` network, else ``bridge``.
 * ``[template:<name>]``: ``xml``, ``vol_roles``, ``vol_role_<role>_capacity``,
   ``networks``, ``vm_names``, ``memory_kib``, ``core_count``,
   ``serial_tcp_host``, ``serial_tcp_port``, ``default``.
@@ -189,8 +190,15 @@ class VirtConfig:
         return Pool(chosen, pattern)
 
     def network_type(self, network: str) -> str:
-        """``[network:<name>] type`` (empty when the section or key is absent)."""
-        return self._get(f"network:{network}", "type", "") or ""
+        """``[network:<name>] type``; without one, the type of the network marked
+        ``default = true``, else ``bridge`` (the original's rule)."""
+        own = self._get(f"network:{network}", "type")
+        if own:
+            return own
+        for name in self._names("network"):
+            if self._bool(f"network:{name}", "default"):
+                return self._get(f"network:{name}", "type") or "bridge"
+        return "bridge"
 
     # -- templates ----------------------------------------------------------
 

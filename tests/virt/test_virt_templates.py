@@ -86,3 +86,12 @@ def test_bad_interpolation_in_virt_ini_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         config.template("a")
     assert str(err.value).startswith(f"{tmp_path / 'virt.ini'}: [template:a] memory_kib: %(nope)s: no key")
+
+
+def test_a_network_without_a_type_takes_the_default_networks_else_bridge(tmp_path: Path) -> None:
+    """virt.ini in the original's form: ``[network:x] type`` wins; a network without one takes the
+    type of the ``default = true`` network; with no default network, ``bridge``."""
+    config = _config(tmp_path, "[network:adm]\ntype=hostdev\ndefault=true\n\n[network:wan]\ntype=bridge\n")
+    assert [config.network_type(n) for n in ("adm", "wan", "ib")] == ["hostdev", "bridge", "hostdev"]
+    plain = _config(tmp_path, "[network:adm]\ntype=hostdev\n")
+    assert [plain.network_type(n) for n in ("adm", "ib")] == ["hostdev", "bridge"]
