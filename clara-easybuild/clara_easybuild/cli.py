@@ -37,7 +37,7 @@ class Run:
     def __init__(self, params: dict[str, Any]) -> None:
         self.params = params
         ctx = clara_context()
-        self.config = ctx.config
+        self.config = settings_mod.with_user_file(ctx.config)
         self.dry_run: bool = params["dry_run"]
         self.force: bool = params["force"]
         self.quiet: bool = params["quiet"]

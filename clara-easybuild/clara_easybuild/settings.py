@@ -10,11 +10,22 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from clara_core.config import Config
+from clara_core.config import Config, read_file
 from clara_core.errors import ClaraError
 
 SECTION = "easybuild"
 DEFAULT_PREFIX = "/software/shared/easybuild"
+
+
+def with_user_file(config: Config, home: Path | None = None) -> Config:
+    """``config`` with ``~/.config/easybuild.ini`` read last, for a user other than root: the
+    original read that file instead of /etc/clara/config.ini for them."""
+    if os.geteuid() == 0:
+        return config
+    path = (home or Path.home()) / ".config" / "easybuild.ini"
+    if not path.is_file():
+        return config
+    return Config([*config.files, read_file(path)])
 
 
 def pick(cli: str | None, config: Config, key: str, default: str) -> str:
