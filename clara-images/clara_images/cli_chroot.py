@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from clara_core.cli import add_help_command, clara_context
+from clara_core.cli import add_help_command, clara_context, complete_distribution
 
 
 @click.group(name="chroot", context_settings={"help_option_names": ["-h", "--help"]})
@@ -22,7 +22,7 @@ add_help_command(chroot)
 
 
 @chroot.command()
-@click.argument("dist")
+@click.argument("dist", shell_complete=complete_distribution)
 @click.argument("chroot_dir", required=False)
 @click.option("--keep-chroot-dir", is_flag=True, help="Keep an unfinished chroot when the build fails.")
 def create(dist: str, chroot_dir: str | None, keep_chroot_dir: bool) -> None:
@@ -33,7 +33,7 @@ def create(dist: str, chroot_dir: str | None, keep_chroot_dir: bool) -> None:
 
 
 @chroot.command()
-@click.argument("dist")
+@click.argument("dist", shell_complete=complete_distribution)
 @click.argument("chroot_dir", required=False)
 @click.option("-c", "--command", metavar="CMD", help="Run CMD (sh -c) in the chroot instead of a shell.")
 @click.option(
@@ -52,7 +52,7 @@ def edit(dist: str, chroot_dir: str | None, command: str | None, script: str | N
 
 
 @chroot.command()
-@click.argument("dist")
+@click.argument("dist", shell_complete=complete_distribution)
 @click.argument("packages", required=False)
 def install(dist: str, packages: str | None) -> None:
     """Install PACKAGES (separated by ',') in the chroot."""
@@ -62,7 +62,7 @@ def install(dist: str, packages: str | None) -> None:
 
 
 @chroot.command()
-@click.argument("dist")
+@click.argument("dist", shell_complete=complete_distribution)
 @click.argument("packages", required=False)
 def remove(dist: str, packages: str | None) -> None:
     """Remove PACKAGES (separated by ',') from the chroot."""
@@ -72,7 +72,7 @@ def remove(dist: str, packages: str | None) -> None:
 
 
 @chroot.command()
-@click.argument("dist")
+@click.argument("dist", shell_complete=complete_distribution)
 def reconfig(dist: str) -> None:
     """Apply the [chroot] settings again: apt sources, hosts, files, packages."""
     from clara_images import chroots

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from clara_core.cli import add_help_command, clara_context
+from clara_core.cli import add_help_command, clara_context, complete_distribution
 
 IMAGE_OPTION = click.option("--image", "image_path", metavar="PATH", help="Path to squashfs image.")
 
@@ -25,7 +25,7 @@ add_help_command(images)
 
 @images.command()
 @click.option("--no-sync", is_flag=True, help="Do not copy the image to the [images] hosts.")
-@click.argument("dist")
+@click.argument("dist", shell_complete=complete_distribution)
 @click.argument("image", required=False)
 @click.option("--keep-chroot-dir", is_flag=True, help="Keep the chroot used to generate the image.")
 def create(no_sync: bool, dist: str, image: str | None, keep_chroot_dir: bool) -> None:
@@ -43,7 +43,7 @@ def create(no_sync: bool, dist: str, image: str | None, keep_chroot_dir: bool) -
 
 
 @images.command()
-@click.argument("dist", required=False)
+@click.argument("dist", required=False, shell_complete=complete_distribution)
 @IMAGE_OPTION
 def unpack(dist: str | None, image_path: str | None) -> None:
     """Unpack the image of DIST (or --image) into a new directory."""
@@ -54,7 +54,7 @@ def unpack(dist: str | None, image_path: str | None) -> None:
 
 @images.command()
 @click.argument("directory", type=click.Path(file_okay=False))
-@click.argument("dist", required=False)
+@click.argument("dist", required=False, shell_complete=complete_distribution)
 @IMAGE_OPTION
 def repack(directory: str, dist: str | None, image_path: str | None) -> None:
     """Repack DIRECTORY into the image of DIST (or --image); the old image is kept as .old."""
@@ -64,7 +64,7 @@ def repack(directory: str, dist: str | None, image_path: str | None) -> None:
 
 
 @images.command()
-@click.argument("dist")
+@click.argument("dist", shell_complete=complete_distribution)
 @click.argument("image", required=False)
 @click.option("-c", "--command", metavar="CMD", help="Run CMD (sh -c) instead of an interactive shell, then repack.")
 @click.option(
@@ -96,7 +96,7 @@ def edit(dist: str, image: str | None, command: str | None, script: str | None, 
 
 @images.command()
 @click.option("--no-sync", is_flag=True, help="Do not copy the initrd to the [images] hosts.")
-@click.argument("dist")
+@click.argument("dist", shell_complete=complete_distribution)
 @click.option(
     "--output", metavar="DIRPATH", type=click.Path(file_okay=False), help="Directory for the initrd (default: trg_dir)."
 )
@@ -108,7 +108,7 @@ def initrd(no_sync: bool, dist: str, output: str | None) -> None:
 
 
 @images.command()
-@click.argument("dist")
+@click.argument("dist", shell_complete=complete_distribution)
 @click.argument("image", required=False)
 def push(dist: str, image: str | None) -> None:
     """Copy the image to the [images] hosts over sftp."""

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from clara_core.cli import add_help_command, clara_context
+from clara_core.cli import add_help_command, clara_context, complete_distribution
 
 
 @click.group(name="p2p", context_settings={"help_option_names": ["-h", "--help"]})
@@ -41,7 +41,7 @@ def restart() -> None:
 
 
 @p2p.command()
-@click.argument("dist")
+@click.argument("dist", shell_complete=complete_distribution)
 @click.option("--image", "image_path", metavar="PATH", help="Path to squashfs image.")
 def mktorrent(dist: str, image_path: str | None) -> None:
     """Create the torrents of the image of DIST, copy them, then restart trackers and seeders.

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from clara_core.capabilities import PACKAGE_BUILDER, PACKAGE_REPO
-from clara_core.cli import add_help_command
+from clara_core.cli import add_help_command, complete_distribution
 from clara_core.cli.nodecmd import clara_context
 from clara_core.context import Context
 from clara_core.errors import ClaraError, UsageError
@@ -134,7 +134,7 @@ add_help_command(build)
 
 
 @build.command()
-@click.argument("dist")
+@click.argument("dist", shell_complete=complete_distribution)
 @click.argument("dsc_file", type=click.Path(dir_okay=False, path_type=Path))
 def source(dist: str, dsc_file: Path) -> None:
     """Build the source package DSC_FILE for DIST."""
@@ -148,7 +148,7 @@ def source(dist: str, dsc_file: Path) -> None:
 
 
 @build.command(name="repo")
-@click.argument("dist")
+@click.argument("dist", shell_complete=complete_distribution)
 @click.argument("origin_dist")
 @click.argument("package_name")
 def repo_command(dist: str, origin_dist: str, package_name: str) -> None:

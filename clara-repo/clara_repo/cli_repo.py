@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from clara_core.capabilities import MIRROR, PACKAGE_REPO
-from clara_core.cli import add_help_command
+from clara_core.cli import add_help_command, complete_distribution
 from clara_core.cli.nodecmd import clara_context
 from clara_core.context import Context
 from clara_core.errors import UsageError
@@ -92,7 +92,7 @@ def key() -> None:
 
 
 @repo.command()
-@click.argument("dist")
+@click.argument("dist", shell_complete=complete_distribution)
 @click.option("--force", is_flag=True, help="Rewrite the configuration of an existing repository.")
 def init(dist: str, force: bool) -> None:
     """Create DIST's local repository and its first (signed) index (reprepro or createrepo_c)."""
@@ -121,7 +121,7 @@ def sync(target: str, suites: tuple[str, ...]) -> None:
 
 
 @repo.command()
-@click.argument("dist", required=False)
+@click.argument("dist", required=False, shell_complete=complete_distribution)
 def push(dist: str | None) -> None:
     """Push a copy of the repository to the remote server(s) ([repo] push, [repo] hosts)."""
     ctx = clara_context()
@@ -135,7 +135,7 @@ def push(dist: str | None) -> None:
 
 
 @repo.command()
-@click.argument("dist")
+@click.argument("dist", shell_complete=complete_distribution)
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--reprepro-flags", "flags", multiple=True, metavar="FLAGS",
               help="Extra reprepro flags, e.g. --reprepro-flags='--ignore=wrongdistribution'.")
@@ -150,7 +150,7 @@ def add(dist: str, files: tuple[Path, ...], flags: tuple[str, ...], no_push: boo
 
 
 @repo.command(name="del")
-@click.argument("dist")
+@click.argument("dist", shell_complete=complete_distribution)
 @click.argument("names", nargs=-1, required=True)
 @_NO_PUSH
 def delete(dist: str, names: tuple[str, ...], no_push: bool) -> None:
@@ -223,7 +223,7 @@ def search(keyword: str, kind: str | None, output: str) -> None:
 
 
 @repo.command()
-@click.argument("dist")
+@click.argument("dist", shell_complete=complete_distribution)
 @click.argument("package")
 @click.argument("from_dist", metavar="FROM-DIST")
 @_NO_PUSH
@@ -238,7 +238,7 @@ def copy(dist: str, package: str, from_dist: str, no_push: bool) -> None:
 
 
 @repo.command()
-@click.argument("dist")
+@click.argument("dist", shell_complete=complete_distribution)
 @click.argument("package")
 @click.argument("from_dist", metavar="FROM-DIST")
 @_NO_PUSH

@@ -11,6 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from clara_core.cli.complete import complete_distribution, complete_nodes
     from clara_core.cli.nodecmd import (
         PROCEED,
         READ_STDIN,
@@ -31,6 +32,8 @@ __all__ = [
     "NodeGroup",
     "add_help_command",
     "clara_context",
+    "complete_distribution",
+    "complete_nodes",
     "confirm_destructive",
     "dry_run_report",
     "finish",
@@ -41,7 +44,8 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     if name not in __all__:
         raise AttributeError(f"module 'clara_core.cli' has no attribute {name!r}")
-    value = getattr(importlib.import_module("clara_core.cli.nodecmd"), name)
+    module = "clara_core.cli.complete" if name.startswith("complete_") else "clara_core.cli.nodecmd"
+    value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
 

@@ -22,6 +22,7 @@ import click
 from ClusterShell.NodeSet import NodeSet
 
 from clara_core.cli.app import current_app
+from clara_core.cli.complete import complete_nodes
 from clara_core.config import Config, DurationRule, WholeNumberRule
 from clara_core.context import PARALLEL, TIMEOUT, Context, Options
 from clara_core.errors import AbortedByUser, ConfigError, UsageError
@@ -161,7 +162,7 @@ def node_options(nodes_arg: bool = True) -> Callable[[F], F]:
         ):
             wrapper = decorator(wrapper)
         if nodes_arg:
-            wrapper = click.argument("nodes", metavar="NODESET")(wrapper)
+            wrapper = click.argument("nodes", metavar="NODESET", shell_complete=complete_nodes)(wrapper)
         return cast(F, wrapper)
 
     return decorate

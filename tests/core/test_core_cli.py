@@ -319,3 +319,31 @@ def test_a_usage_error_is_one_line(run_clara: Run) -> None:
         assert result.returncode == 2
         assert result.stderr.startswith(start) and "'clara power status --help'" in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+def _complete(words: list[str], env: dict[str, str]) -> list[str]:
+    """What bash completion offers for the last of ``words`` (Click's bash_complete protocol)."""
+    import os
+    import subprocess
+    import sys
+
+    clara = str(Path(sys.executable).with_name("clara"))
+    full = {**os.environ, **env, "_CLARA_COMPLETE": "bash_complete", "COMP_WORDS": " ".join(["clara", *words]),
+            "COMP_CWORD": str(len(words))}
+    done = subprocess.run([clara], capture_output=True, text=True, env=full, timeout=60, check=False)
+    assert not done.stderr, done.stderr
+    return [line.split(",", 1)[1] for line in done.stdout.splitlines() if "," in line]
+
+
+def test_completion_of_node_groups_and_distributions(tmp_path: Path, clara_config: Callable[..., Path]) -> None:
+    """<TAB> completes ClusterShell groups and nodes for a node set, and the config's distributions."""
+    (tmp_path / "groups.d").mkdir()
+    (tmp_path / "groups.conf").write_text(f"[Main]\ndefault: claratest\nautodir: {tmp_path}/groups.d\n",
+                                          encoding="utf-8")
+    (tmp_path / "groups.d" / "local.yaml").write_text(
+        "claratest:\n  compute: 'cn[1-3]'\n  gpu: 'gn[1-2]'\n  all: 'cn[1-3],gn[1-2]'\n", encoding="utf-8")
+    clara_config({"common": {"allowed_distributions": "calibre9,calibre10,scibian9"}})
+    env = {"CLUSTERSHELL_CFGDIR": str(tmp_path)}
+    assert _complete(["power", "status", "@"], env) == ["@all", "@compute", "@gpu"]
+    assert _complete(["power", "status", "cn1,g"], env) == ["cn1,gn1", "cn1,gn2"]
+    assert _complete(["repo", "init", "cal"], {**env, "CLARA_PLUGINS": "repo"}) == ["calibre10", "calibre9"]
