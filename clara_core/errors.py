@@ -79,3 +79,15 @@ class UnsupportedError(NodeError):
 #: The reason given for a node whose state-changing command (a power action, a BMC reset...)
 #: was sent but not answered: it may have run, so it is never sent again.
 MAY_HAVE_BEEN_APPLIED = "no answer after the command was sent: it may have been applied (check with status)"
+
+
+class Terminated(Exception):
+    """SIGTERM or SIGHUP, raised in the main thread by the ``clara`` command's handler: leave in
+    order, so that ``finally`` blocks and ``atexit`` handlers run (BMC sessions closed,
+    temporary files removed) and the results already known are printed."""
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum

@@ -107,17 +107,21 @@ def _natural(text: str) -> Iterator[Any]:
 
 
 def collect(
-    stream: Iterator[NodeResult], total: int, label: str = "", progress: bool | None = None
+    stream: Iterator[NodeResult], total: int, label: str = "", progress: bool | None = None,
+    into: list[NodeResult] | None = None,
 ) -> list[NodeResult]:
-    """Drain ``stream``; show a progress bar on a terminal for runs of many nodes."""
+    """Drain ``stream`` into ``into`` (a new list by default: the caller's keeps what came
+    before an interrupt); show a progress bar on a terminal for runs of many nodes."""
+    results: list[NodeResult] = [] if into is None else into
     if progress is None:
         progress = sys.stderr.isatty() and total >= _PROGRESS_MIN_NODES
     if not progress:
-        return list(stream)
+        for result in stream:  # one by one: an interrupt keeps what came before it
+            results.append(result)
+        return results
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    results: list[NodeResult] = []
     failed = 0
     with Progress(
         TextColumn("[bold]{task.description}"),

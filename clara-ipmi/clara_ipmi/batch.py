@@ -181,10 +181,26 @@ class BatchRunner:
                 if scanned:  # after reporting, so that sessions that just ended do not count
                     self._scan_at = min((s.next_event() for s in live), default=now + 0.25)
         finally:
+            self._abandon(live)
             for sock in self._sockets:
                 sock.close()
             self._selector.close()
             self._sockets = {}
+
+    def _abandon(self, live: set[_Session]) -> None:
+        """Interrupted (Ctrl-C, SIGTERM, the caller stopped reading): send Close Session once to
+        every BMC a session is open with, without waiting for answers, so none stays open there."""
+        now = time.monotonic()
+        for session in live:
+            if session.state in ("closing", "done"):
+                continue
+            try:
+                session.close(now)
+                for packet in session.packets_to_send():
+                    assert session.sock is not None
+                    session.sock.sendto(packet, session.sockaddr)
+            except (OSError, AssertionError, ValueError):
+                continue  # best effort: the BMC's own session timeout ends it
 
     def _settle(self, session: _Session, schedule: AttemptSchedule, now: float) -> NodeResult | None:
         """The node's result once ``session`` has one, or None when another attempt is scheduled

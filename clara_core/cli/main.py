@@ -12,7 +12,7 @@ import click
 
 from clara_core import __version__
 from clara_core.cli.app import App, current_app
-from clara_core.errors import ClaraError
+from clara_core.errors import ClaraError, Terminated
 from clara_core.logs import FILES_ONLY, mask, setup_logging
 
 log = logging.getLogger("clara_core")
@@ -104,15 +104,6 @@ def cli() -> None:
     See 'clara help <plugin>' for detailed help on a plugin
     and 'clara <plugin> --help' for a quick list of its options.
     """
-
-
-class Terminated(Exception):
-    """SIGTERM or SIGHUP: leave in order, so that ``finally`` blocks and ``atexit``
-    handlers run (BMC sessions deleted, temporary files removed)."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
 
 
 def _terminate(signum: int, _frame: object) -> None:

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import sys
@@ -25,7 +26,7 @@ from clara_core.cli.app import current_app
 from clara_core.cli.complete import complete_nodes
 from clara_core.config import Config, DurationRule, WholeNumberRule
 from clara_core.context import PARALLEL, TIMEOUT, Context, Options
-from clara_core.errors import AbortedByUser, ConfigError, UsageError
+from clara_core.errors import AbortedByUser, ConfigError, Terminated, UsageError
 from clara_core.nodes import parse_nodeset
 from clara_core.output import OUTPUT_FORMATS, collect, report
 from clara_core.results import NodeResult
@@ -226,11 +227,32 @@ def add_help_command(group: click.Group) -> click.Group:
     return group
 
 
+#: The reason given to the nodes a Ctrl-C (or SIGTERM) left without an answer.
+INTERRUPTED = "interrupted before an answer (the command may or may not have reached it)"
+
+
 def finish(ctx: Context, results: Iterator[NodeResult], total: NodeSet | int, label: str = "") -> None:
     """Collect ``results`` (with a progress bar on a terminal), print them folded
     or as JSON, and exit 0 when every node succeeded, 1 otherwise. ``total`` is
     the node set the results answer (cheaper to fold), or how many nodes there are."""
     whole = total if isinstance(total, NodeSet) else None
     count = len(whole) if whole is not None else int(total)
-    code = report(collect(results, count, label), ctx.options.output, whole=whole)
+    done: list[NodeResult] = []
+    try:
+        collect(results, count, label, into=done)
+    except (KeyboardInterrupt, Terminated) as exc:
+        # Interrupted: close the work (its sessions, processes), then print what is known, the
+        # unfinished nodes marked, and exit 130 (SIGINT) or 128 + the signal.
+        close = getattr(results, "close", None)
+        if close is not None:
+            with contextlib.suppress(Exception, KeyboardInterrupt):
+                close()
+        seen = {r.node for r in done}
+        if whole is not None:
+            done += [NodeResult.failure(node, INTERRUPTED) for node in whole if node not in seen]
+        report(done, ctx.options.output, whole=whole)
+        signum = exc.signum if isinstance(exc, Terminated) else 2
+        click.echo(f"clara: interrupted: {len(seen)} of {count} nodes answered", err=True)
+        raise click.exceptions.Exit(128 + signum) from None
+    code = report(done, ctx.options.output, whole=whole)
     raise click.exceptions.Exit(code)
