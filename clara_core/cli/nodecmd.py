@@ -252,7 +252,8 @@ def finish(ctx: Context, results: Iterator[NodeResult], total: NodeSet | int, la
             done += [NodeResult.failure(node, INTERRUPTED) for node in whole if node not in seen]
         report(done, ctx.options.output, whole=whole)
         signum = exc.signum if isinstance(exc, Terminated) else 2
-        click.echo(f"clara: interrupted: {len(seen)} of {count} nodes answered", err=True)
+        how = f"terminated by {exc}" if isinstance(exc, Terminated) else "interrupted"
+        click.echo(f"clara: {how}: {len(seen)} of {count} nodes answered", err=True)
         raise click.exceptions.Exit(128 + signum) from None
     code = report(done, ctx.options.output, whole=whole)
     raise click.exceptions.Exit(code)

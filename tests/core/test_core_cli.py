@@ -225,7 +225,7 @@ def test_sigterm_leaves_in_order(site: Path) -> None:
     proc.send_signal(signal.SIGTERM)
     _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 143
-    assert err.strip().splitlines()[-1] == "clara: terminated by SIGTERM"
+    assert err.strip().splitlines()[-1] == "clara: terminated by SIGTERM: 0 of 1 nodes answered"
     assert "Traceback" not in err
 
 

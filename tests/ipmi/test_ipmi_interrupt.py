@@ -31,9 +31,10 @@ def _wait_for(predicate: object, seconds: float) -> bool:
     return False
 
 
-@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize(("signum", "code", "said"), [(signal.SIGINT, 130, "interrupted"),
+                                                      (signal.SIGTERM, 143, "terminated by SIGTERM")])
 @pytest.mark.parametrize("output", ["json", "text"])
-def test_interrupt_prints_what_is_known(ipmi_env: IpmiEnv, signum: int, code: int, output: str) -> None:
+def test_interrupt_prints_what_is_known(ipmi_env: IpmiEnv, signum: int, code: int, said: str, output: str) -> None:
     slow = ipmi_env.bmc("node003")
     ipmi_env.configure("ipmi", ipmi={"timeout": 30, "retries": 0})
     slow.set_slow(6)
@@ -54,7 +55,7 @@ def test_interrupt_prints_what_is_known(ipmi_env: IpmiEnv, signum: int, code: in
         slow.set_slow(None)
     assert proc.returncode == code, stderr
     assert "Traceback" not in stderr
-    assert "clara: interrupted: 3 of 4 nodes answered" in stderr
+    assert f"clara: {said}: 3 of 4 nodes answered" in stderr
     if output == "json":
         records = {r["node"]: r for r in json.loads(stdout)}
         assert [records[f"node00{i}"]["result"] for i in range(3)] == ["on", "on", "on"]
