@@ -263,20 +263,32 @@ def move(dist: str, package: str, from_dist: str, no_push: bool) -> None:
 @click.option("--reprepro-flags", "flags", multiple=True, metavar="FLAGS", help="Extra reprepro flags.")
 def jenkins(target: str, job: str, arch: str, build: str, flags: tuple[str, ...]) -> None:
     """Add the packages a Jenkins job built to DIST's repository, or list the artifacts of the jobs whose
-    name contains JOB with 'list'. Read from Jenkins' jobs directory, [repo] jenkins_dir."""
+    name contains JOB with 'list'. Read through Jenkins' JSON API when [repo] jenkins_url is set, else
+    from Jenkins' jobs directory, [repo] jenkins_dir."""
     from clara_repo import jenkins as jobs
+    from clara_repo import jenkins_api
 
     ctx = clara_context()
     if target == "list":
-        jenkins_dir = Path(ctx.config.get("repo", "jenkins_dir"))
-        rows = [[a.job, a.path, a.build, a.name] for a in jobs.listing(jenkins_dir, job, build, arch)]
+        server = jenkins_api.connect(ctx, None)
+        if server is not None:
+            found = jenkins_api.listing(server, job, build, arch)
+        else:
+            found = jobs.listing(Path(ctx.config.get("repo", "jenkins_dir")), job, build, arch)
+        rows = [[a.job, a.path, a.build, a.name] for a in found]
         if not rows:
             click.echo(f"no artifact in build {build} of a job named like '{job}'", err=True)
             return
         click.echo(_table(rows, ["Job", "Path", "Build", "Package"]))
         return
     dist = ctx.config.check_dist(target)
-    jenkins_dir = Path(ctx.config.get("repo", "jenkins_dir", dist))
-    name, files = jobs.artifacts(jenkins_dir, job, build, arch, kinds.kind(ctx.config, dist))
-    _backend(ctx, dist).add(dist, files, list(flags))
+    kind = kinds.kind(ctx.config, dist)
+    server = jenkins_api.connect(ctx, dist)
+    if server is not None:
+        with jenkins_api.fetched(server, job, build, arch, kind) as (name, files):
+            _backend(ctx, dist).add(dist, files, list(flags))
+    else:
+        jenkins_dir = Path(ctx.config.get("repo", "jenkins_dir", dist))
+        name, files = jobs.artifacts(jenkins_dir, job, build, arch, kind)
+        _backend(ctx, dist).add(dist, files, list(flags))
     click.echo(f"{dist}: added {', '.join(f.name for f in files)} from build {build} of {name}")

@@ -8,6 +8,7 @@ As the original Clara, the artifacts are read where Jenkins keeps them, under
 ``<build>`` is a number or one of Jenkins' links (``lastSuccessfulBuild``).
 A job named ``X`` is looked for as ``X-binaries``, ``bin-X``, ``X-binariesrpm``
 and ``X-binariesrpm2``, unless its name already holds ``bin-`` or ``-binaries``.
+When ``[repo] jenkins_url`` is set, :mod:`clara_repo.jenkins_api` is used instead.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ def archive_dirs(job_dir: Path, build: str, arch: str) -> list[Path]:
     ]
 
 
-def _check_build(build: str) -> None:
+def check_build(build: str) -> None:
+    """Refuse a ``--build`` that is not one name (a number or a link): no path, no ``..``."""
     if not build or "/" in build or build in (".", ".."):
         raise ClaraError(f"--build={build!r}: a build number or a Jenkins link such as {DEFAULT_BUILD}")
 
@@ -47,7 +49,7 @@ def _check_build(build: str) -> None:
 def artifacts(jenkins_dir: Path, job: str, build: str, arch: str, kind: str) -> tuple[str, list[Path]]:
     """The first job (of :func:`job_names`) whose archive has packages of ``kind`` (``deb``: the
     ``*_<arch>.changes`` files; ``rpm``: every ``*.rpm``): its name and those files."""
-    _check_build(build)
+    check_build(build)
     if not jenkins_dir.is_dir():
         raise ClaraError(f"{jenkins_dir} ([repo] jenkins_dir): no such directory")
     pattern = f"*_{arch}.changes" if kind == "deb" else "*.rpm"
@@ -76,7 +78,7 @@ class Artifact:
 
 def listing(jenkins_dir: Path, job: str, build: str, arch: str) -> list[Artifact]:
     """The files in the archives of ``build`` of every job whose name contains ``job``."""
-    _check_build(build)
+    check_build(build)
     if not jenkins_dir.is_dir():
         raise ClaraError(f"{jenkins_dir} ([repo] jenkins_dir): no such directory")
     found = []
