@@ -47,7 +47,7 @@ class ClaraGroup(click.Group):
         self, ctx: click.Context, args: list[str]
     ) -> tuple[str | None, click.Command | None, list[str]]:
         name = args[0] if args else ""
-        if args and self.get_command(ctx, name) is None and not name.startswith("-"):
+        if args and self.get_command(ctx, name) is None and not name.startswith("-") and not ctx.resilient_parsing:
             raise click.UsageError(f"Sorry, the plugin {name} doesn't exist. See 'clara --help'.", ctx)
         return super().resolve_command(ctx, args)
 

@@ -347,3 +347,4 @@ def test_completion_of_node_groups_and_distributions(tmp_path: Path, clara_confi
     assert _complete(["power", "status", "@"], env) == ["@all", "@compute", "@gpu"]
     assert _complete(["power", "status", "cn1,g"], env) == ["cn1,gn1", "cn1,gn2"]
     assert _complete(["repo", "init", "cal"], {**env, "CLARA_PLUGINS": "repo"}) == ["calibre10", "calibre9"]
+    assert _complete(["nope", "st"], env) == []  # an unknown plugin: nothing offered, nothing printed
