@@ -578,6 +578,10 @@ class Config:
         return NodeSettings(self, section)
 
 
+#: Override sections of at most this many nodes are indexed by node (see NodeSettings._matching).
+_INDEXED_NODES = 4096
+
+
 class NodeSettings:
     """Values of one section as seen by each node.
 
@@ -601,6 +605,28 @@ class NodeSettings:
             except NodeSetError as exc:
                 raise ConfigError(f"{self._file_of(name)}: [{name}]: {exc}") from None
             self.overrides.append((nodes, name, config.items(name)))
+        self._index: dict[str, list[int]] | None = None
+        self._wide: list[int] = []
+
+    def _matching(self, node: str) -> list[tuple[NodeSet, str, dict[str, Value]]]:
+        """The override sections that match ``node``, in file order.
+
+        Sections of a few nodes (a site with one ``[redfish:nodeNNN]`` per node) are
+        indexed by node once, so a node visits only its own sections, not every one.
+        """
+        if self._index is None:
+            self._index = {}
+            for position, (nodes, _name, _keys) in enumerate(self.overrides):
+                if len(nodes) <= _INDEXED_NODES:
+                    for member in nodes:
+                        self._index.setdefault(member, []).append(position)
+                else:
+                    self._wide.append(position)
+        positions = self._index.get(node, [])
+        wide = [p for p in self._wide if node in self.overrides[p][0]]
+        if wide:
+            positions = sorted(positions + wide)
+        return [self.overrides[p] for p in positions]
 
     def _file_of(self, name: str, key: str | None = None) -> str:
         """The last file with section ``name`` (holding ``key`` when given, maybe in ``[DEFAULT]``)."""
@@ -616,16 +642,15 @@ class NodeSettings:
     def values(self, node: str) -> dict[str, Value]:
         """Every key for ``node``: the base section, then matching overrides."""
         merged = dict(self.base)
-        for nodes, _name, keys in self.overrides:
-            if node in nodes:
-                merged.update(keys)
+        for _nodes, _name, keys in self._matching(node):
+            merged.update(keys)
         return merged
 
     def source(self, node: str, key: str) -> str:
         """The section a node's value of ``key`` comes from (for error messages)."""
         found = self.section
-        for nodes, name, keys in self.overrides:
-            if node in nodes and key in keys:
+        for _nodes, name, keys in self._matching(node):
+            if key in keys:
                 found = name
         return found
 
@@ -637,8 +662,8 @@ class NodeSettings:
     def lookup(self, node: str, key: str) -> tuple[Value, str] | None:
         """A node's raw value of ``key`` and :meth:`where` it comes from, or None."""
         found: tuple[Value, str] | None = (self.base[key], self.section) if key in self.base else None
-        for nodes, name, keys in self.overrides:
-            if key in keys and node in nodes:
+        for _nodes, name, keys in self._matching(node):
+            if key in keys:
                 found = keys[key], name
         if found is None:
             return None

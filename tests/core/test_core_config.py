@@ -562,3 +562,22 @@ def test_bad_interpolation_through_the_cli_is_one_line(
     assert "repo_dir : /srv/repo" in shown.stdout
     assert "ratio : 50%" in shown.stdout
     assert "root : /srv" in shown.stdout
+
+
+def test_overrides_keep_file_order_whatever_their_size() -> None:
+    """Small override sections are indexed by node, large ones scanned: the last section in
+    file order still wins, key by key."""
+    from clara_core.config import Config
+
+    config = Config.from_dict({
+        "ipmi": {"user": "base", "port": "623"},
+        "ipmi:n[1-2]": {"user": "small-first"},
+        "ipmi:n[1-10000]": {"user": "wide", "port": "624"},
+        "ipmi:n1": {"user": "single-last"},
+    })
+    settings = config.node_settings("ipmi")
+    assert settings.values("n1") == {"user": "single-last", "port": "624"}
+    assert settings.values("n2") == {"user": "wide", "port": "624"}
+    assert settings.values("n20000") == {"user": "base", "port": "623"}
+    assert settings.source("n1", "port") == "ipmi:n[1-10000]"
+    assert settings.lookup("n2", "user") is not None and settings.lookup("n2", "user")[0] == "wide"
