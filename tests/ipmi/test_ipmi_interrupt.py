@@ -62,3 +62,31 @@ def test_interrupt_prints_what_is_known(ipmi_env: IpmiEnv, signum: int, code: in
         assert records["node003"]["error"] == INTERRUPTED
     else:
         assert stdout.splitlines() == ["node[000-002]: on", f"node003: error: {INTERRUPTED}"]
+
+
+def test_interrupt_kills_the_ipmitools_still_running(ipmi_env: IpmiEnv) -> None:
+    """With the ipmitool backend, SIGTERM kills the ipmitool still waiting on a slow BMC."""
+    slow = ipmi_env.bmc("node003")
+    ipmi_env.configure("ipmitool", ipmi={"timeout": 30, "retries": 0})
+    slow.set_slow(6)
+
+    def ipmitools() -> list[str]:
+        found = subprocess.run(["pgrep", "-f", f"ipmitool .*-H {slow.host} "], capture_output=True, text=True,
+                               check=False)
+        return found.stdout.split()
+
+    proc = subprocess.Popen([CLARA, "power", "status", "node[000-003]"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    try:
+        assert _wait_for(lambda: bool(ipmitools()), 20)
+        time.sleep(1)
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        slow.set_slow(None)
+    assert proc.returncode == 143, stderr
+    assert _wait_for(lambda: not ipmitools(), 0.5), ipmitools()  # killed as clara left, not at its timeout
+    assert f"node003: error: {INTERRUPTED}" in stdout.splitlines()

@@ -9,7 +9,8 @@ Every layer of an attempt shares the node's deadline (the fan-out's, read
 with :func:`~clara_core.fanout_engine.current_attempt`): ipmitool is killed
 at that deadline, before the fan-out gives up on the node, so no child
 outlives its node and no late ipmitool races a retry; and no retry starts
-after the deadline anyway.
+after the deadline anyway. An interrupted command kills its ipmitools as it
+leaves (:mod:`clara_core.children`).
 
 State-changing commands run with ``changes_state`` (``chassis bootdev``,
 ``sel clear``: ipmitool may retransmit within its session, the BMC drops a
@@ -31,7 +32,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from clara_core import AuthenticationError, NodeError, TransientNodeError, UnsupportedError
+from clara_core import AuthenticationError, NodeError, TransientNodeError, UnsupportedError, children
 from clara_core.errors import MAY_HAVE_BEEN_APPLIED
 from clara_core.fanout_engine import current_attempt
 from clara_ipmitool.settings import Target
@@ -93,9 +94,8 @@ class Ipmitool:
             if remaining <= 0:
                 break
             try:
-                proc = subprocess.run(self.argv(target, suite, args, verbose, once, remaining), env=env,
-                                      capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=remaining,
-                                      check=False)
+                proc = children.run(self.argv(target, suite, args, verbose, once, remaining), env=env,
+                                    timeout=remaining)
             except subprocess.TimeoutExpired as exc:  # killed at the node's deadline
                 if changes_state and not not_sent(_text(exc.stderr) + "\n" + _text(exc.stdout), timed_out=True):
                     raise self._unsure(target) from None
