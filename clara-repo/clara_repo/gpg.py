@@ -7,7 +7,7 @@ the environment or a file; gpg-agent then caches it for reprepro's signing.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from clara_core.errors import ClaraError
@@ -92,3 +92,26 @@ def detach_sign(key: str, path: Path, env: Mapping[str, str]) -> Path:
     run([*_BASE, "--yes", "--pinentry-mode", "error", "--local-user", key, "--armor", "--detach-sign",
          "--output", str(signature), str(path)], env=env, what=f"signing {path.name}")
     return signature
+
+
+class SigningKeys:
+    """The signing keys one command has checked (and unlocked when they have a passphrase):
+    each key once, whichever repository backend signs with it."""
+
+    def __init__(self) -> None:
+        self._ready: set[tuple[str, str]] = set()
+
+    def prepare(self, key: str, gnupg_home: str, env: Mapping[str, str],
+                passphrase: Callable[[], str] | None = None) -> None:
+        """Check ``key`` is in the secret keyring and can sign, unlocking it first with
+        ``passphrase()`` (read from the secret store only when needed)."""
+        if not key:
+            return
+        require_secret_key(key, env)
+        marker = (gnupg_home, key)
+        if marker in self._ready:
+            return
+        if passphrase is not None:
+            unlock(key, passphrase(), env)
+        check_can_sign(key, env)
+        self._ready.add(marker)

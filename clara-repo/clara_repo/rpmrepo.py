@@ -63,7 +63,7 @@ class CreaterepoRepo:
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        self._unlocked: set[tuple[str, str]] = set()
+        self._keys = gpg.SigningKeys()
 
     # -- helpers ----------------------------------------------------------
 
@@ -92,17 +92,9 @@ class CreaterepoRepo:
 
     def prepare_signing(self, settings: RpmSettings) -> None:
         """Check the signing key is there; unlock it when it has a passphrase."""
-        if not settings.gpg_key:
-            return
-        env = settings.gpg_env()
-        gpg.require_secret_key(settings.gpg_key, env)
-        marker = (settings.gnupg_home, settings.gpg_key)
-        if marker in self._unlocked:
-            return
-        if settings.passphrase_secret:
-            gpg.unlock(settings.gpg_key, self.ctx.secret(settings.passphrase_secret), env)
-        gpg.check_can_sign(settings.gpg_key, env)
-        self._unlocked.add(marker)
+        secret = settings.passphrase_secret
+        self._keys.prepare(settings.gpg_key, settings.gnupg_home, settings.gpg_env(),
+                           (lambda: self.ctx.secret(secret)) if secret else None)
 
     def _index(self, settings: RpmSettings) -> None:
         """Run createrepo_c on the repository, then sign ``repomd.xml``."""
