@@ -17,7 +17,7 @@ import functools
 import logging
 import sys
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 from ClusterShell.NodeSet import NodeSet
@@ -68,7 +68,13 @@ class NodeGroup(click.Group):
         return super().resolve_command(ctx, args)
 
 
-class BoundedNumber(click.ParamType[Any]):
+if TYPE_CHECKING:
+    _ParamType = click.ParamType[Any]
+else:  # click 8.1 (Debian 12) has no generic ParamType
+    _ParamType = click.ParamType
+
+
+class BoundedNumber(_ParamType):
     """A number option read by the same rule as its config key, with the same message:
     ``--timeout: must be at most 3600 seconds, got '5000'`` as ``<file>: [common] timeout: ...``.
 
