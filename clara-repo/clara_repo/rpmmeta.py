@@ -67,6 +67,18 @@ def read_header(path: Path) -> RpmPackage:
     return RpmPackage(name, epoch, version, release, arch, path.name, source_name(sourcerpm))
 
 
+#: The header tags that carry a package signature (RSA/DSA header, PGP/GPG payload).
+_SIGNATURES = "%{RSAHEADER:pgpsig}|%{DSAHEADER:pgpsig}|%{SIGPGP:pgpsig}|%{SIGGPG:pgpsig}"
+
+
+def is_signed(path: Path) -> bool:
+    """Whether the .rpm at ``path`` carries a signature (not whether it verifies: the
+    client checks it against the key it trusts)."""
+    out = run(["rpm", "--query", "--package", "--nosignature", "--queryformat", _SIGNATURES, str(path)],
+              what=f"reading {path.name}").stdout.decode("utf-8", "replace")
+    return any(field.strip() not in ("", "(none)") for field in out.strip().split("|"))
+
+
 def _open(path: Path) -> IO[bytes]:
     if path.suffix == ".gz":
         return cast(IO[bytes], gzip.open(path, "rb"))

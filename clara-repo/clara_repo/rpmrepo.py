@@ -192,6 +192,8 @@ class CreaterepoRepo:
             if not path.is_file():
                 raise UsageError(f"{path}: no such file")
             header = rpmmeta.read_header(path)
+            if settings.refuse_unsigned and not rpmmeta.is_signed(path):
+                raise UsageError(f"{path}: unsigned package, refused by [repo] unsigned_rpms = refuse of {dist}")
             if header.arch not in settings.archs:
                 raise UsageError(
                     f"{path}: architecture {header.arch} is not in [repo] archs_rpm of {dist} "

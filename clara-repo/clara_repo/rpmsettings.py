@@ -22,6 +22,8 @@ class RpmSettings:
 
     :param path: ``<repo_rpm>/<dist>``: ``Packages/``, ``SPackages/`` and ``repodata/``.
     :param archs: ``archs_rpm``: the architectures a package may have here.
+    :param refuse_unsigned: ``unsigned_rpms = refuse``: a package without a signature is
+        refused (default ``accept``, as the original published what it was given).
     """
 
     dist: str
@@ -32,6 +34,7 @@ class RpmSettings:
     passphrase_secret: str
     push: str
     hosts: list[str]
+    refuse_unsigned: bool = False
 
     @classmethod
     def load(cls, config: Config, dist: str) -> RpmSettings:
@@ -46,6 +49,9 @@ class RpmSettings:
         if not archs:
             raise ConfigError(f"[repo] archs_rpm of {dist}: empty: list at least one (default: {DEFAULT_ARCHS})")
         push, hosts = push_command(config, dist)
+        unsigned = config.get("repo", "unsigned_rpms", dist, default="accept").strip().lower()
+        if unsigned not in ("accept", "refuse"):
+            raise ConfigError(f"[repo] unsigned_rpms of {dist}: 'accept' or 'refuse', got {unsigned!r}")
         return cls(
             dist=dist,
             path=base / dist,
@@ -55,6 +61,7 @@ class RpmSettings:
             passphrase_secret=config.get("repo", "gpg_passphrase", dist, default=""),
             push=push,
             hosts=hosts,
+            refuse_unsigned=unsigned == "refuse",
         )
 
     @property

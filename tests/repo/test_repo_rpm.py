@@ -222,3 +222,29 @@ def test_rpm_failed_or_killed_change_is_rolled_back(rpm_lab: RepoLab, rpms: dict
     assert (_files(lab, "rocky8"), _listed(lab, "rocky8")) == before
     _verify_repomd(lab, "rocky8")
     assert not (_rpm_repo(lab, "rocky8") / "clara-journal.json").exists()
+
+
+def test_rpm_unsigned_packages_refused_when_the_site_asks(rpm_lab: RepoLab, rpms: dict[str, Rpm]) -> None:
+    """``[repo] unsigned_rpms = refuse``: an unsigned .rpm is one line and nothing is added; the
+    same package signed with rpmsign is accepted. The default accepts both, as the original."""
+    if shutil.which("rpmsign") is None:
+        pytest.skip("rpmsign is not installed (Debian package rpm)")
+    lab = rpm_lab
+    lab.ok("repo", "init", "rocky8")
+    lab.configure(repo={"unsigned_rpms": "refuse"})
+    line = lab.fails("repo", "add", "rocky8", str(rpms["other"].binary))
+    assert "unsigned package, refused by [repo] unsigned_rpms = refuse of rocky8" in line
+    assert _files(lab, "rocky8") == []
+
+    signed = lab.tmp / "signed" / rpms["other"].binary.name
+    signed.parent.mkdir()
+    shutil.copy(rpms["other"].binary, signed)
+    done = subprocess.run(["rpmsign", "--addsign", "--define", f"_gpg_name {lab.key.fingerprint}",
+                           "--define", f"__gpg {shutil.which('gpg')}", str(signed)],
+                          env={**os.environ, "GNUPGHOME": str(lab.key.home)}, capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    lab.ok("repo", "add", "rocky8", str(signed))
+    assert _files(lab, "rocky8") == [f"Packages/{signed.name}"]
+    lab.configure(repo={"unsigned_rpms": "maybe"})
+    assert "'accept' or 'refuse', got 'maybe'" in lab.fails("repo", "list", "rocky8")
