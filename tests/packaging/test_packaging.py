@@ -31,7 +31,22 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = ROOT / "scripts" / "build-debs.sh"
-MIRROR = "http://deb.debian.org/debian"
+def host_mirror(default: str = "http://deb.debian.org/debian") -> str:
+    """The Debian mirror this machine's apt uses (the root is made from the same one; CI
+    machines reach Debian's repositories, maybe through a mirror of their own)."""
+    import re
+
+    texts = [p.read_text(encoding="utf-8", errors="replace")
+             for p in (Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*.sources")),
+                       *sorted(Path("/etc/apt/sources.list.d").glob("*.list"))) if p.is_file()]
+    for text in texts:
+        for uri in re.findall(r"^(?:URIs:\s*|deb\s+(?:\[[^]]*\]\s+)?)(\S+)", text, re.M):
+            if uri.startswith("http") and uri.rstrip("/").endswith("/debian"):
+                return uri.rstrip("/")
+    return default
+
+
+MIRROR = host_mirror()
 SUITE = "bookworm"
 #: What the test needs in the root besides the packages: man for `man -w`, bash's completion
 #: loader, gpg's agent for the gnupg store.
