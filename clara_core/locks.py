@@ -85,15 +85,20 @@ def _command_words(argv: list[str]) -> list[str]:
 def _write_holder(fd: int) -> None:
     command = " ".join(["clara", *_command_words(sys.argv[1:])])
     stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n{stamp}\n{command}\n".encode(), 0)
+    data = f"{os.getpid()}\n{stamp}\n{command}\n".encode()
+    os.pwrite(fd, data, 0)  # then cut what a longer, older line left: never empty in between
+    os.ftruncate(fd, len(data))
 
 
 def _holder(fd: int) -> str:
-    try:
-        lines = os.pread(fd, 4096, 0).decode(errors="replace").splitlines()
-    except OSError:
-        lines = []
-    if len(lines) >= 3 and lines[0].isdigit():
-        return f"pid {lines[0]} ({lines[2]}) since {lines[1]}"
+    """Who holds the lock, as its holder wrote it; a holder that has just taken the lock may
+    not have written yet: it is read again for a moment."""
+    for _ in range(25):
+        try:
+            lines = os.pread(fd, 4096, 0).decode(errors="replace").splitlines()
+        except OSError:
+            break
+        if len(lines) >= 3 and lines[0].isdigit():
+            return f"pid {lines[0]} ({lines[2]}) since {lines[1]}"
+        time.sleep(0.02)
     return "another Clara command"
