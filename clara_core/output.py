@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sys
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
 from ClusterShell.NodeSet import NodeSet
@@ -81,6 +81,15 @@ def write_original(results: Iterable[NodeResult], out: IO[str]) -> None:
             out.write(f"{result.original}\n")
         else:
             out.write(f"{result.node} OK: {result.value}\n" if result.ok else f"{result.node} ERROR: {result.error}\n")
+
+
+def original_lines(results: Iterable[NodeResult], bmc: Callable[[str], str],
+                   words: Callable[[str], str]) -> Iterator[NodeResult]:
+    """``results`` with the original Clara's line set on each, for ``-o original``:
+    ``<bmc(node)> OK: <words(value)>`` or ``<bmc(node)> ERROR: <reason>``."""
+    for result in results:
+        text = f"OK: {words(result.value)}" if result.ok else f"ERROR: {result.error}"
+        yield result.with_original(f"{bmc(result.node)} {text}")
 
 
 def _node_key(node: str) -> Any:

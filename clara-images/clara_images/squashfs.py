@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from clara_core.errors import ClaraError, UsageError
+from clara_core.replace import pid_alive
 from clara_images.procs import dies_with_us, require, run, step
 
 TEMP_MARK = ".clara-tmp-"
@@ -46,16 +47,6 @@ def temp_beside(dest: Path) -> Path:
     return dest.with_name(f".{dest.name}{TEMP_MARK}{os.getpid()}")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    return True
-
-
 def remove_stale(dest: Path) -> list[Path]:
     """Remove the temporary files of ``dest`` left by commands that are no longer running; return them."""
     prefix = f".{dest.name}{TEMP_MARK}"
@@ -66,7 +57,7 @@ def remove_stale(dest: Path) -> list[Path]:
         return []
     for entry in entries:
         pid = entry.name[len(prefix) :] if entry.name.startswith(prefix) else ""
-        if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+        if not pid.isdigit() or int(pid) == os.getpid() or pid_alive(int(pid)):
             continue
         try:
             os.unlink(entry.path)

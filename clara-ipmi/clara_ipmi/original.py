@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 
 from clara_core.bmc import BmcResolver
 from clara_core.context import Context
+from clara_core.output import original_lines
 from clara_core.results import NodeResult
 
 #: ipmitool's message for a verb that succeeded, from our result's value.
@@ -40,7 +41,4 @@ def with_original_lines(ctx: Context, verb: str, results: Iterator[NodeResult],
     for a success of ``verb``, from our value; default :data:`MESSAGES`, else our value)."""
     words = message or MESSAGES.get(verb, lambda value: value)
     resolver = BmcResolver(ctx.config.node_settings("ipmi"), 623)
-    for result in results:
-        host = resolver.host(result.node)
-        text = f"OK: {words(result.value)}" if result.ok else f"ERROR: {result.error}"
-        yield result.with_original(f"{host} {text}")
+    return original_lines(results, resolver.host, words)

@@ -50,11 +50,10 @@ def _original_status_lines(ctx: Context, results: Iterator[NodeResult]) -> Itera
     from clara_redfish.settings import resolver
 
     states = {"on": "On", "off": "Off", "powering on": "PoweringOn", "powering off": "PoweringOff"}
+    from clara_core.output import original_lines
+
     bmcs = resolver(ctx.config.node_settings("redfish"))
-    for result in results:
-        text = f"OK: Chassis Power is {states.get(result.value, result.value)}" if result.ok \
-            else f"ERROR: {result.error}"
-        yield result.with_original(f"{bmcs.host(result.node)} {text}")
+    return original_lines(results, bmcs.host, lambda value: f"Chassis Power is {states.get(value, value)}")
 
 
 def _power(action: PowerAction, name: str, text: str) -> None:
