@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from clara_core.protocols import (
         BmcBackend,
         BootDeviceBackend,
+        ConsoleBackend,
+        HardwareBackend,
         HypervisorBackend,
         ImageBuilderBackend,
         MirrorBackend,
@@ -86,12 +88,14 @@ PACKAGE_BUILDER: Capability[PackageBuilderBackend] = Capability(
 IMAGE_BUILDER: Capability[ImageBuilderBackend] = Capability("image_builder", "ImageBuilderBackend", "debootstrap")
 HYPERVISOR: Capability[HypervisorBackend] = Capability("hypervisor", "HypervisorBackend", "libvirt")
 SCHEDULER: Capability[SchedulerBackend] = Capability("scheduler", "SchedulerBackend", "slurm", True)
+HARDWARE: Capability[HardwareBackend] = Capability("hardware", "HardwareBackend", "ipmi", True)
+CONSOLE: Capability[ConsoleBackend] = Capability("console", "ConsoleBackend", "ipmi", True)
 
 #: Every capability, by name.
 CAPABILITIES: dict[str, Capability[Any]] = {
     c.name: c
     for c in (POWER, BOOT_DEVICE, SEL, BMC, SECRET_STORE, PACKAGE_REPO, MIRROR, PACKAGE_BUILDER, IMAGE_BUILDER,
-              HYPERVISOR, SCHEDULER)
+              HYPERVISOR, SCHEDULER, HARDWARE, CONSOLE)
 }
 
 

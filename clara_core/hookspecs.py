@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     from clara_core.protocols import (
         BmcBackend,
         BootDeviceBackend,
+        ConsoleBackend,
+        HardwareBackend,
         HypervisorBackend,
         ImageBuilderBackend,
         MirrorBackend,
@@ -194,4 +196,28 @@ def register_scheduler_backends(register: Register[SchedulerBackend]) -> None:
         returns a :class:`~clara_core.protocols.SchedulerBackend`.
 
     Example: ``register("slurm", make_slurm, replaces=True)``.
+    """
+
+
+@hookspec(historic=True)
+def register_hardware_backends(register: Register[HardwareBackend]) -> None:
+    """Register backends of the ``hardware`` capability (:class:`~clara_core.protocols.HardwareBackend`):
+    sensors, inventory and health, for ``clara sensors``, ``clara inventory`` and ``clara health``.
+
+    :param register: ``register(name, factory, description="", replaces=False)``; ``factory(ctx)``
+        returns a :class:`~clara_core.protocols.HardwareBackend`.
+
+    Example: ``register("redfish", make_redfish_hardware, "Thermal, Power, Sensors, FirmwareInventory")``.
+    """
+
+
+@hookspec(historic=True)
+def register_console_backends(register: Register[ConsoleBackend]) -> None:
+    """Register backends of the ``console`` capability (:class:`~clara_core.protocols.ConsoleBackend`),
+    which ``clara console log`` follows to keep each node's console log.
+
+    :param register: ``register(name, factory, description="", replaces=False)``; ``factory(ctx)``
+        returns a :class:`~clara_core.protocols.ConsoleBackend`.
+
+    Example: ``register("conman", make_conman_console, "consoles held by conmand")``.
     """

@@ -14,7 +14,14 @@ from clara_core import hookimpl
 
 if TYPE_CHECKING:
     from clara_core.context import Context
-    from clara_core.protocols import BmcBackend, BootDeviceBackend, PowerBackend, SelBackend
+    from clara_core.protocols import (
+        BmcBackend,
+        BootDeviceBackend,
+        ConsoleBackend,
+        HardwareBackend,
+        PowerBackend,
+        SelBackend,
+    )
     from clara_core.registry import Register
     from clara_ipmi.backend import IpmiBackend
 
@@ -50,6 +57,40 @@ def register_sel_backends(register: Register[SelBackend]) -> None:
 def register_bmc_backends(register: Register[BmcBackend]) -> None:
     """Register ``ipmi`` for the ``bmc`` capability (the other verbs of ``clara ipmi``)."""
     register("ipmi", make_backend, DESCRIPTION)
+
+
+def make_hardware_backend(ctx: Context) -> HardwareBackend:
+    """Build the ``ipmi`` hardware backend: sensors from the SDR, inventory from FRU (imports pyghmi)."""
+    from clara_ipmi.hardware import make_hardware_backend as make
+
+    return make(ctx)
+
+
+def make_sol_console(ctx: Context) -> ConsoleBackend:
+    """Build the ``ipmi`` console backend: serial over LAN through each BMC."""
+    from clara_ipmi.console import make_sol_console as make
+
+    return make(ctx)
+
+
+def make_conman_console(ctx: Context) -> ConsoleBackend:
+    """Build the ``conman`` console backend: the consoles conmand already holds."""
+    from clara_ipmi.conman_console import make_conman_console as make
+
+    return make(ctx)
+
+
+@hookimpl
+def register_hardware_backends(register: Register[HardwareBackend]) -> None:
+    """Register ``ipmi`` for the ``hardware`` capability (``clara sensors``, ``inventory``, ``health``)."""
+    register("ipmi", make_hardware_backend, "sensors from the SDR, inventory from FRU and the BMC's firmware")
+
+
+@hookimpl
+def register_console_backends(register: Register[ConsoleBackend]) -> None:
+    """Register ``ipmi`` (serial over LAN) and ``conman`` for the ``console`` capability."""
+    register("ipmi", make_sol_console, "serial over LAN through each node's BMC")
+    register("conman", make_conman_console, "the consoles held by the site's conmand")
 
 
 @hookimpl

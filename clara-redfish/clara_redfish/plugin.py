@@ -15,7 +15,7 @@ from clara_core import hookimpl
 
 if TYPE_CHECKING:
     from clara_core.context import Context
-    from clara_core.protocols import BmcBackend, BootDeviceBackend, PowerBackend, SelBackend
+    from clara_core.protocols import BmcBackend, BootDeviceBackend, HardwareBackend, PowerBackend, SelBackend
     from clara_core.registry import Register
     from clara_redfish.backend import RedfishBackend
 
@@ -51,6 +51,19 @@ def register_sel_backends(register: Register[SelBackend]) -> None:
 def register_bmc_backends(register: Register[BmcBackend]) -> None:
     """Register ``redfish`` for the BMC verbs (``clara redfish getmac``)."""
     register("redfish", make_backend, DESCRIPTION)
+
+
+def make_hardware_backend(ctx: Context) -> HardwareBackend:
+    """Build the ``redfish`` hardware backend (sensors, inventory, health; imports urllib3)."""
+    from clara_redfish.hardware import make_hardware_backend as make
+
+    return make(ctx)
+
+
+@hookimpl
+def register_hardware_backends(register: Register[HardwareBackend]) -> None:
+    """Register ``redfish`` for the ``hardware`` capability (``clara sensors``, ``inventory``, ``health``)."""
+    register("redfish", make_hardware_backend, "Thermal/Power or Sensors, Systems/Chassis/Managers, FirmwareInventory")
 
 
 @hookimpl

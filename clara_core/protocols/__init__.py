@@ -12,6 +12,8 @@ never at start-up. Each capability's protocol lives in a module of its own:
 * :mod:`~clara_core.protocols.images`: ``image_builder``
 * :mod:`~clara_core.protocols.virt`: ``hypervisor``
 * :mod:`~clara_core.protocols.scheduler`: ``scheduler``
+* :mod:`~clara_core.protocols.hardware`: ``hardware`` (sensors, inventory, health)
+* :mod:`~clara_core.protocols.console`: ``console``
 
 Node-oriented backends (power, boot device, SEL, BMC, scheduler) receive a
 whole node set and yield one :class:`~clara_core.results.NodeResult` per node
@@ -44,6 +46,19 @@ if TYPE_CHECKING:
         SelBackend,
         SelEntry,
     )
+    from clara_core.protocols.console import ConsoleBackend
+    from clara_core.protocols.hardware import (
+        Finding,
+        HardwareBackend,
+        HealthReport,
+        Inventory,
+        Level,
+        Nic,
+        SensorKind,
+        SensorReading,
+        Thresholds,
+        sensor_reading,
+    )
     from clara_core.protocols.images import BootstrapRequest, ImageBuilderBackend
     from clara_core.protocols.packages import (
         MirrorBackend,
@@ -60,6 +75,10 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "DESTRUCTIVE_POWER_ACTIONS": "bmc", "BmcBackend": "bmc", "BootDevice": "bmc", "BootDeviceBackend": "bmc",
     "PowerAction": "bmc", "PowerBackend": "bmc", "SelBackend": "bmc", "SelEntry": "bmc",
+    "ConsoleBackend": "console",
+    "Finding": "hardware", "HardwareBackend": "hardware", "HealthReport": "hardware", "Inventory": "hardware",
+    "Level": "hardware", "Nic": "hardware", "SensorKind": "hardware", "SensorReading": "hardware",
+    "Thresholds": "hardware", "sensor_reading": "hardware",
     "BootstrapRequest": "images", "ImageBuilderBackend": "images",
     "MirrorBackend": "packages", "PackageBuilderBackend": "packages", "PackageEntry": "packages",
     "PackageRepoBackend": "packages",
@@ -74,10 +93,17 @@ __all__ = [
     "BootDevice",
     "BootDeviceBackend",
     "BootstrapRequest",
+    "ConsoleBackend",
+    "Finding",
+    "HardwareBackend",
+    "HealthReport",
     "HostInfo",
     "HypervisorBackend",
     "ImageBuilderBackend",
+    "Inventory",
+    "Level",
     "MirrorBackend",
+    "Nic",
     "PackageBuilderBackend",
     "PackageEntry",
     "PackageRepoBackend",
@@ -88,8 +114,12 @@ __all__ = [
     "SecretStore",
     "SelBackend",
     "SelEntry",
+    "SensorKind",
+    "SensorReading",
+    "Thresholds",
     "VmInfo",
     "VolumeInfo",
+    "sensor_reading",
 ]
 
 
