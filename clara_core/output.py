@@ -92,8 +92,12 @@ def original_lines(results: Iterable[NodeResult], bmc: Callable[[str], str],
         yield result.with_original(f"{bmc(result.node)} {text}")
 
 
-def _node_key(node: str) -> Any:
+def node_order(node: str) -> Any:
+    """The sort key of a node name in natural order: ``node2`` before ``node10``."""
     return tuple(_natural(node))
+
+
+_node_key = node_order
 
 
 def _natural(text: str) -> Iterator[Any]:

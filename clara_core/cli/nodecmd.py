@@ -109,17 +109,23 @@ def default_output(config: Config) -> str:
     return value
 
 
+def _default_in(formats: tuple[str, ...], default: str) -> str:
+    return default if default in formats else "text"
+
+
 def clara_context(ctx: click.Context | None = None, options: Options | None = None) -> Context:
     """The :class:`Context` for the running command (config and plugins loaded once)."""
     return current_app(ctx).context(options or Options())
 
 
-def node_options(nodes_arg: bool = True) -> Callable[[F], F]:
+def node_options(nodes_arg: bool = True, formats: tuple[str, ...] = OUTPUT_FORMATS) -> Callable[[F], F]:
     """Decorate a command taking ``(ctx: Context, nodes: NodeSet, **params)``.
 
     Adds the ``NODES`` argument (unless ``nodes_arg`` is false) and the
     common options; parses the node set (a usage error when invalid or
-    empty) and builds the context.
+    empty) and builds the context. ``formats``: the choices of ``-o`` (a
+    command with a table of its own adds ``csv``); ``[common] output`` applies
+    when it is one of them, else ``text``.
     """
 
     def decorate(func: F) -> F:
@@ -130,7 +136,7 @@ def node_options(nodes_arg: bool = True) -> Callable[[F], F]:
             options = Options(
                 parallel=parallel,
                 timeout=params.pop("timeout"),
-                output=params.pop("output") or default_output(current_app(click_ctx).config),
+                output=params.pop("output") or _default_in(formats, default_output(current_app(click_ctx).config)),
                 yes=params.pop("yes"),
                 dry_run=params.pop("dry_run"),
             )
@@ -158,10 +164,11 @@ def node_options(nodes_arg: bool = True) -> Callable[[F], F]:
                 click.option(
                     "-o",
                     "--output",
-                    type=click.Choice(OUTPUT_FORMATS),
+                    type=click.Choice(formats),
                     default=None,
                     help="Folded text (default: [common] output, else text), one JSON record per node, "
-                    "or the original Clara's lines (exit 0).",
+                    "or the original Clara's lines (exit 0)" + ("; csv: comma-separated rows" if "csv" in formats
+                                                                else "") + ".",
                 ),
                 click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation."),
                 click.option("--dry-run", is_flag=True, help="Show what would be done, do nothing."),
@@ -237,10 +244,22 @@ def add_help_command(group: click.Group) -> click.Group:
 INTERRUPTED = "interrupted before an answer (the command may or may not have reached it)"
 
 
-def finish(ctx: Context, results: Iterator[NodeResult], total: NodeSet | int, label: str = "") -> None:
+#: Prints collected results and returns the exit status (see :func:`finish`).
+Render = Callable[[list[NodeResult], NodeSet | None], int]
+
+
+def finish(
+    ctx: Context, results: Iterator[NodeResult], total: NodeSet | int, label: str = "", render: Render | None = None
+) -> None:
     """Collect ``results`` (with a progress bar on a terminal), print them folded
     or as JSON, and exit 0 when every node succeeded, 1 otherwise. ``total`` is
-    the node set the results answer (cheaper to fold), or how many nodes there are."""
+    the node set the results answer (cheaper to fold), or how many nodes there are.
+    ``render(results, whole)``, when given, prints them instead and returns the exit
+    status (a table, a verdict); it also prints what an interrupt left."""
+    if render is None:
+        def render(done: list[NodeResult], whole: NodeSet | None) -> int:
+            return report(done, ctx.options.output, whole=whole)
+
     whole = total if isinstance(total, NodeSet) else None
     count = len(whole) if whole is not None else int(total)
     done: list[NodeResult] = []
@@ -256,10 +275,9 @@ def finish(ctx: Context, results: Iterator[NodeResult], total: NodeSet | int, la
         seen = {r.node for r in done}
         if whole is not None:
             done += [NodeResult.failure(node, INTERRUPTED) for node in whole if node not in seen]
-        report(done, ctx.options.output, whole=whole)
+        render(done, whole)
         signum = exc.signum if isinstance(exc, Terminated) else 2
         how = f"terminated by {exc}" if isinstance(exc, Terminated) else "interrupted"
         click.echo(f"clara: {how}: {len(seen)} of {count} nodes answered", err=True)
         raise click.exceptions.Exit(128 + signum) from None
-    code = report(done, ctx.options.output, whole=whole)
-    raise click.exceptions.Exit(code)
+    raise click.exceptions.Exit(render(done, whole))
