@@ -71,7 +71,7 @@ def _threshold(value: float | None) -> str:
 
 def sensor_rows(results: Iterable[NodeResult]) -> list[tuple[str, ...]]:
     """One row of :data:`SENSOR_COLUMNS` per node and sensor, nodes in natural order."""
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for result in sorted((r for r in results if r.ok), key=lambda r: node_order(r.node)):
         for reading in select_sensors(result):
             t = reading.thresholds

@@ -11,6 +11,9 @@ implements what a client changes:
 * ``ComputerSystem.Reset`` (PowerState changes, ResetType checked against the
   allowable values), ``LogService.ClearLog`` (only where the action exists),
   ``PATCH`` of ``Boot`` (target checked against the allowable values);
+* ``$expand`` of a collection (any level asked: one): its members given as links are
+  answered as the documents they link to, as BMCs that advertise
+  ``ProtocolFeaturesSupported.ExpandQuery`` do;
 * quirks: ``password_change_required`` (the login answers Base.PasswordChangeRequired),
   ``page_size`` (collections paged with ``Members@odata.nextLink``),
   ``boot_requires_mode`` (400 unless ``BootSourceOverrideMode`` is sent),
@@ -18,7 +21,7 @@ implements what a client changes:
   ``session_delete_status``.
 
 ``GET /_lab/state`` (no auth) tells a test what happened: live sessions,
-sessions created and deleted, every non-GET request. ``POST /_lab/delay``
+sessions created and deleted, every non-GET request, every GET (path and query). ``POST /_lab/delay``
 ``{"path": ..., "seconds": ...}`` makes requests to a path slow.
 
 Nothing here imports pytest. Example::
@@ -75,6 +78,7 @@ class BmcState:
     created: int = 0
     deleted: int = 0
     requests: list[dict[str, Any]] = field(default_factory=list)
+    gets: list[str] = field(default_factory=list)
     delays: dict[str, float] = field(default_factory=dict)
     inflight: int = 0
     max_inflight: int = 0
@@ -88,6 +92,7 @@ class BmcState:
                 "created": self.created,
                 "deleted": self.deleted,
                 "requests": list(self.requests),
+                "gets": list(self.gets),
                 "max_inflight": self.max_inflight,
             }
 
@@ -95,6 +100,15 @@ class BmcState:
 def _norm(path: str) -> str:
     path = "/" + path.strip("/")
     return path if path != "/redfish/v1/" else ROOT
+
+
+def _expanded(resources: dict[str, Doc], member: Any) -> Any:
+    """A collection member given as a link, as the document it links to (``$expand``)."""
+    if isinstance(member, dict) and set(member) <= {"@odata.id"}:
+        found = resources.get(_norm(str(member.get("@odata.id", ""))))
+        if found is not None:
+            return copy.deepcopy(found)
+    return member
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -169,7 +183,10 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         st = self.state
         body = self._body() if method in ("POST", "PATCH") else {}
-        if method != "GET":
+        if method == "GET":
+            with st.lock:
+                st.gets.append(self.path)
+        else:
             with st.lock:
                 entry: Doc = {"method": method, "path": path}
                 if body and "Password" not in body:
@@ -240,8 +257,11 @@ class _Handler(BaseHTTPRequestHandler):
         if doc is None:
             self._send(404, _error(f"The resource at the URI {path} was not found.", "Base.1.8.ResourceMissingAtURI"))
             return
-        size = int(st.quirks.get("page_size", 0))
         members = doc.get("Members")
+        if "$expand" in query and isinstance(members, list):
+            with st.lock:
+                members = doc["Members"] = [_expanded(st.resources, m) for m in members]
+        size = int(st.quirks.get("page_size", 0))
         if size and isinstance(members, list) and len(members) > size:
             skip = int((query.get("$skip") or ["0"])[0])
             doc["Members"] = members[skip : skip + size]
