@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from clara_core.errors import ClaraError
 from clara_images.mounts import unmount_leftovers
 from clara_images.procs import require, run, step
+from clara_images.squashfs import remove_stale, temp_beside
 
 if TYPE_CHECKING:
     from clara_core.context import Context
@@ -85,7 +86,8 @@ class Builder(abc.ABC):
     def save_cache(target: Path, cache: Path) -> None:
         """Write the tree to ``cache`` (temp file, then rename: never a half tarball)."""
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
+        remove_stale(cache)  # the half tarballs of killed commands
+        tmp = temp_beside(cache)
         try:
             run(["tar", "-C", target, "--numeric-owner", "--one-file-system", "-cpf", tmp, "."])
             os.replace(tmp, cache)

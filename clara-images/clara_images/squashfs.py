@@ -6,11 +6,13 @@ has succeeded, keeping the previous image as ``<image>.old``: a failure at
 any point leaves the old image serving the nodes. The new image takes the
 mode and owner of the one it replaces.
 
-Temporary files are named ``.<name>.clara-tmp-<pid>``: a command killed
-before it could remove its own leaves one behind, and the next command
-writing the same file removes every such file whose process is gone
-(:func:`remove_stale`). mksquashfs is started so that it dies with Clara
-(:func:`clara_images.procs.dies_with_us`).
+Temporary files are named as :mod:`clara_core.replace` names them
+(``.<name>.clara-tmp.<pid>.<random>.<host>``): a command killed before it could
+remove its own leaves one behind, and the next command writing the same file
+removes every such file whose process is gone (:func:`remove_stale`); the host
+in the name keeps a command from taking the temp file of a command running on
+another host for a leftover (an image directory shared over NFS). mksquashfs is
+started so that it dies with Clara (:func:`clara_images.procs.dies_with_us`).
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ import stat
 import sys
 from pathlib import Path
 
+from clara_core import replace
 from clara_core.errors import ClaraError, UsageError
-from clara_core.replace import pid_alive
 from clara_images.procs import dies_with_us, require, run, step
 
-TEMP_MARK = ".clara-tmp-"
+#: The mark of the temp files of older Clara versions (``.<name>.clara-tmp-<pid>``), still removed.
+LEGACY_MARK = ".clara-tmp-"
 
 
 def compression_args(compression: str, level: int | None) -> list[str]:
@@ -41,32 +44,51 @@ def compression_args(compression: str, level: int | None) -> list[str]:
 def temp_beside(dest: Path) -> Path:
     """A hidden temporary name in ``dest``'s directory (same file system: rename is atomic).
 
-    The name carries this process's id, so that :func:`remove_stale` can tell
-    the leftovers of a killed command from the file of a running one.
+    The name carries this process's id and host (:func:`clara_core.replace.temp_name`), so
+    that :func:`remove_stale` can tell the leftovers of a killed command from the file of a
+    running one.
     """
-    return dest.with_name(f".{dest.name}{TEMP_MARK}{os.getpid()}")
+    return dest.with_name(replace.temp_name(dest.name))
+
+
+def _temp_prefix(dest: Path) -> str:
+    """What the names of ``dest``'s temp files start with, up to the process id."""
+    name = replace.temp_name(dest.name)
+    return name[: name.rindex(replace.TAG) + len(replace.TAG)]
+
+
+def _leftover_pid(entry: Path, prefix: str, legacy: str) -> str | None:
+    """The process id in the name of ``entry``, when it is a temp file of a killed command of this
+    host (owned by this user); else None."""
+    if entry.name.startswith(prefix):
+        return entry.name[len(prefix) :].split(".", 1)[0] if replace.stale(entry) else None
+    pid = entry.name[len(legacy) :] if entry.name.startswith(legacy) else ""
+    if pid.isdigit() and int(pid) != os.getpid() and not replace.pid_alive(int(pid)):
+        return pid
+    return None
 
 
 def remove_stale(dest: Path) -> list[Path]:
-    """Remove the temporary files of ``dest`` left by commands that are no longer running; return them."""
-    prefix = f".{dest.name}{TEMP_MARK}"
+    """Remove the temporary files of ``dest`` left by commands of this host that are no longer
+    running (and those older Clara versions named ``.<name>.clara-tmp-<pid>``); return them."""
+    prefix, legacy = _temp_prefix(dest), f".{dest.name}{LEGACY_MARK}"
     removed = []
     try:
-        entries = list(os.scandir(dest.parent))
+        entries = [Path(entry.path) for entry in os.scandir(dest.parent)]
     except OSError:
         return []
     for entry in entries:
-        pid = entry.name[len(prefix) :] if entry.name.startswith(prefix) else ""
-        if not pid.isdigit() or int(pid) == os.getpid() or pid_alive(int(pid)):
+        pid = _leftover_pid(entry, prefix, legacy)
+        if pid is None:
             continue
         try:
-            os.unlink(entry.path)
+            entry.unlink()
         except FileNotFoundError:
             continue
         except OSError as exc:
-            raise ClaraError(f"{entry.path}: cannot remove a leftover of a killed command: {exc.strerror}") from None
-        step(f"removed {entry.path}, left by a killed command (pid {pid})")
-        removed.append(Path(entry.path))
+            raise ClaraError(f"{entry}: cannot remove a leftover of a killed command: {exc.strerror}") from None
+        step(f"removed {entry}, left by a killed command (pid {pid})")
+        removed.append(entry)
     return removed
 
 

@@ -29,10 +29,17 @@ pyghmi 1.6 are handled here (see docs/ipmi.md):
 * Its errors are bare ``IpmiException`` texts; :func:`node_error` turns them
   into Clara's node errors (a wrong password is an
   :class:`~clara_core.AuthenticationError`, never retried).
+* It logs out only at the end of a command, from the thread that runs it (and
+  that thread waits for the command's answer first). When Clara is
+  interrupted (Ctrl-C, SIGTERM), the fan-out's worker threads simply stop and
+  their sessions would stay open on the BMCs until the BMCs time them out:
+  :func:`close_all_sessions`, run when Clara leaves, sends Close Session on
+  every session still logged in, without waiting for the answers.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import socket
 import threading
@@ -50,6 +57,8 @@ _lock = threading.Lock()
 _forced_suite: dict[tuple[str, int], int] = {}
 _bmc_locks: dict[tuple[str, int], threading.Lock] = {}
 _hook_installed = False
+#: The pyghmi sessions handed to Clara and not closed yet (see :func:`close_all_sessions`).
+_open_sessions: set[Any] = set()
 
 #: pyghmi's ``attemptedhash`` values: 256 = SHA-256 (suite 17), 1 = SHA-1 (suite 3).
 #: 17 is read by pyghmi as SHA-256 without the fallback to SHA-1.
@@ -118,6 +127,7 @@ def _install_workarounds() -> None:
             timedout(self)
 
         pyghmi_session.Session._timedout = _timedout
+        atexit.register(close_all_sessions)
         _hook_installed = True
 
 
@@ -196,6 +206,8 @@ def _login(target: BmcTarget, user: str, password: str, suite: int | None) -> An
     if getattr(session, "broken", False) or not getattr(session, "logged", False):
         # pyghmi hands back a session that failed while another caller was logging in
         raise IpmiException(getattr(session, "errormsg", None) or _NO_REASON)
+    with _lock:
+        _open_sessions.add(session)
     return cmd
 
 
@@ -258,7 +270,49 @@ def close_command(cmd: Any, target: BmcTarget, user: str, password: str) -> None
     """Log out (best effort) and forget the session."""
     with contextlib.suppress(Exception):  # the BMC may be gone; the session is dropped either way
         cmd.ipmi_session.logout()
+    with _lock:
+        _open_sessions.discard(cmd.ipmi_session)
     _forget_stale((target.host, user, password, target.port, None))
+
+
+def _send_close(session: Any) -> None:
+    """Send Close Session (netfn 6, cmd 0x3C) on ``session`` once, awaiting no answer.
+
+    pyghmi's own ``logout()`` would first wait for the command in flight (a slow BMC's answer)
+    and queue the request behind it; here it leaves at once.
+    """
+    session.lastpayload = None  # else pyghmi queues the request behind the unanswered one
+    session.pendingpayloads.clear()
+    session._send_ipmi_net_payload(netfn=6, command=0x3C, data=list(session.sessionid.to_bytes(4, "little")),
+                                   retry=False)
+    session.logged = 0  # the worker thread, if it wakes up, finds the session over
+
+
+def close_all_sessions() -> int:
+    """Send Close Session on every pyghmi session of this process still logged in, without
+    waiting for the answers; how many were sent. Run when Clara leaves (``atexit``): an
+    interrupted command leaves no session open on the BMCs.
+
+    The sessions are those handed to Clara and not closed, plus those pyghmi still holds
+    (logged in while the worker's ``Command()`` had not returned yet). A session whose
+    login is not complete cannot be closed: the BMC drops it at its own timeout.
+    """
+    from pyghmi.ipmi.private import session as pyghmi_session
+
+    with _lock:
+        sessions = {id(s): s for s in _open_sessions}
+        _open_sessions.clear()
+    with contextlib.suppress(Exception):  # a dict changed by a worker thread meanwhile: ours are enough
+        for handlers in list(pyghmi_session.Session.bmc_handlers.values()):
+            sessions.update((id(s), s) for s in list(handlers.values()))
+    sent = 0
+    for session in sessions.values():
+        if not getattr(session, "logged", False) or getattr(session, "broken", False):
+            continue
+        with contextlib.suppress(Exception):  # best effort: the BMC's session timeout ends it
+            _send_close(session)
+            sent += 1
+    return sent
 
 
 def _bmc_lock(target: BmcTarget) -> threading.Lock:

@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 import functools
-import subprocess
 from pathlib import Path
 
+from clara_core import children
 from clara_core.errors import ClaraError
 
 
@@ -24,7 +24,7 @@ def _compare(left: Path, right: Path) -> int:
     a, b = _version(left), _version(right)
     if a == b:
         return 0
-    lower = subprocess.run(["dpkg", "--compare-versions", a, "lt", b], check=False).returncode == 0
+    lower = children.run(["dpkg", "--compare-versions", a, "lt", b]).returncode == 0
     return -1 if lower else 1
 
 

@@ -1,5 +1,9 @@
 """Running the external programs (reprepro, gpg, debmirror, builders): argument
-lists only, never a shell; a failure becomes one clear :class:`ClaraError` line."""
+lists only, never a shell; a failure becomes one clear :class:`ClaraError` line.
+
+Each program is kept with :func:`clara_core.children.tracked` while it runs: an
+interrupted ``clara`` (Ctrl-C, SIGTERM) kills it before leaving, never leaves it
+running on its own."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from clara_core import children
 from clara_core.errors import ClaraError
 
 log = logging.getLogger(__name__)
@@ -55,25 +60,28 @@ def run(
     """Run ``args``; raise :class:`ClaraError` (``what`` failed: reason) on a non-zero exit.
 
     ``env`` is added to the current environment. Standard input is empty unless
-    ``input`` is given, so a program never waits on a terminal.
+    ``input`` is given, so a program never waits on a terminal. The program is
+    killed when Clara is interrupted while it runs.
     """
     program = Path(args[0]).name
     log.debug("running: %s", " ".join(args))
     full_env = {**os.environ, **(env or {})}
+    output = subprocess.PIPE if capture else None
     try:
-        done = subprocess.run(
+        with subprocess.Popen(
             list(args),
             env=full_env,
             cwd=cwd,
-            input=input,
-            stdin=None if input is not None else subprocess.DEVNULL,
-            capture_output=capture,
+            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+            stdout=output,
+            stderr=output,
             pass_fds=tuple(pass_fds),
-            check=False,
-        )
+        ) as proc, children.tracked(proc):
+            out, err = proc.communicate(input)
     except FileNotFoundError:
         package = PROVIDERS.get(program, program)
         raise ClaraError(f"{args[0]}: command not found (install the Debian package {package})") from None
+    done = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
     if done.returncode != 0:
         stderr = (done.stderr or b"").decode("utf-8", "replace") + (done.stdout or b"").decode("utf-8", "replace")
         log.debug("%s exited %d: %s", program, done.returncode, stderr)

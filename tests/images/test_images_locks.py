@@ -94,7 +94,7 @@ def alive(pid: int) -> bool:
 
 
 def temps(directory: Path) -> list[Path]:
-    return [p for p in directory.iterdir() if ".clara-tmp-" in p.name]
+    return [p for p in directory.iterdir() if ".clara-tmp" in p.name]
 
 
 def holds_lock(image: Path, pid: int) -> bool:
@@ -179,7 +179,7 @@ def test_images_repack_killed_leaves_nothing_running(
         if alive(packers[0]):
             os.kill(packers[0], signal.SIGKILL)
     left = temps(image.parent)
-    assert [p.name for p in left] == [f".{image.name}.clara-tmp-{proc.pid}"]
+    assert len(left) == 1 and left[0].name.startswith(f".{image.name}.clara-tmp.{proc.pid}."), left
 
     images_config()  # zstd on every core for the rerun
     again = clara("images", "repack", str(small_tree), SUITE)
@@ -190,21 +190,26 @@ def test_images_repack_killed_leaves_nothing_running(
 
 
 def test_images_remove_stale_keeps_live_temps(tmp_path: Path) -> None:
-    """Only the temporary files of dead processes are removed; other files stay."""
+    """Only the temporary files of dead processes of this host are removed (and those of older
+    versions, ``.<name>.clara-tmp-<pid>``); other files stay."""
     from clara_images.squashfs import remove_stale
+
+    from clara_core.replace import temp_name
 
     folder = tmp_path / "images"
     folder.mkdir()
     dest = folder / "img.squashfs"
     dead = subprocess.Popen(["true"])
     dead.wait()
-    mine = folder / f".img.squashfs.clara-tmp-{os.getpid()}"
-    stale = folder / f".img.squashfs.clara-tmp-{dead.pid}"
-    other = folder / f".other.clara-tmp-{dead.pid}"
-    for path in (mine, stale, other, dest):
+    mine = folder / temp_name(dest.name)
+    stale = folder / temp_name(dest.name, dead.pid)
+    legacy = folder / f".img.squashfs.clara-tmp-{dead.pid}"
+    elsewhere = folder / f"{temp_name(dest.name, dead.pid).rsplit('.', 1)[0]}.otherhost"
+    other = folder / temp_name("other", dead.pid)
+    for path in (mine, stale, legacy, elsewhere, other, dest):
         path.write_text("x")
-    assert remove_stale(dest) == [stale]
-    assert sorted(p.name for p in folder.iterdir()) == sorted([mine.name, other.name, dest.name])
+    assert sorted(remove_stale(dest)) == sorted([stale, legacy])
+    assert sorted(p.name for p in folder.iterdir()) == sorted([mine.name, elsewhere.name, other.name, dest.name])
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ import pytest
 from clara_core.cli.nodecmd import INTERRUPTED
 
 if TYPE_CHECKING:  # not imported at run time: run with tests/redfish, "conftest" may be the other one
+    from clara_lab.ipmisim import SimBmc
     from conftest import IpmiEnv
 
 CLARA = str(Path(sys.executable).with_name("clara"))
@@ -90,3 +91,54 @@ def test_interrupt_kills_the_ipmitools_still_running(ipmi_env: IpmiEnv) -> None:
     assert proc.returncode == 143, stderr
     assert _wait_for(lambda: not ipmitools(), 0.5), ipmitools()  # killed as clara left, not at its timeout
     assert f"node003: error: {INTERRUPTED}" in stdout.splitlines()
+
+
+
+def _hooks_running(bmc: SimBmc) -> bool:
+    """Whether the BMC's chassis hook is running a ``get`` (a status request waits on the slow BMC)."""
+    found = subprocess.run(["pgrep", "-f", f"{bmc.chassis} get"], capture_output=True, text=True, check=False)
+    return bool(found.stdout.split())
+
+
+def _active_sessions(env: IpmiEnv, name: str) -> int:
+    """The BMC's count of active sessions, ipmitool's own included (``session info active``)."""
+    out = env.ipmitool(name, "session", "info", "active").stdout
+    for line in out.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "active sessions":
+            return int(value)
+    raise AssertionError(f"no session count in {out!r}")
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("command", [("ipmi", "status"), ("power", "status")], ids=["ipmi", "power"])
+def test_pyghmi_interrupt_closes_its_sessions(ipmi_env: IpmiEnv, signum: int, code: int,
+                                              command: tuple[str, str]) -> None:
+    """With ``[ipmi] engine = pyghmi``, an interrupt while three slow BMCs hold a session each
+    (their answer to Get Chassis Status on the way) leaves no session open on any BMC: each
+    BMC counts only the session of the ipmitool that asks it afterwards."""
+    names = [f"node00{i}" for i in range(6)]
+    slow = [ipmi_env.bmc(name) for name in names[3:]]
+    ipmi_env.configure("ipmi+pyghmi", ipmi={"timeout": 30, "retries": 0})
+    assert _wait_for(lambda: all(_active_sessions(ipmi_env, name) == 1 for name in names), 60)
+    for bmc in slow:
+        bmc.set_slow(6)
+    proc = subprocess.Popen([CLARA, *command, "node[000-005]"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=dict(os.environ))
+    try:
+        # each slow BMC runs its hook: Clara's session with it is logged in, its request in flight
+        assert _wait_for(lambda: all(_hooks_running(bmc) for bmc in slow), 20)
+        proc.send_signal(signum)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        for bmc in slow:
+            bmc.set_slow(None)
+    assert proc.returncode == code, stderr
+    assert "Traceback" not in stderr
+    assert stdout.splitlines() == ["node[000-002]: off", f"node[003-005]: error: {INTERRUPTED}"]
+    # the BMCs answer again once their hooks are done (ipmi_sim waits for them)
+    assert _wait_for(lambda: not any(_hooks_running(bmc) for bmc in slow), 20)
+    assert {name: _active_sessions(ipmi_env, name) for name in names} == dict.fromkeys(names, 1)

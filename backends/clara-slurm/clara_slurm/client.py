@@ -2,7 +2,9 @@
 
 Always an argument list, never a shell; ``SLURM_CONF`` comes from
 ``[slurm] slurm_conf`` when set, else from the environment. Every failure
-becomes one :class:`SlurmError` line with the program's own message.
+becomes one :class:`SlurmError` line with the program's own message. The
+programs run through :func:`clara_core.children.run`: an interrupted
+``clara`` (Ctrl-C, SIGTERM) leaves none of them running.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Sequence
 
 from ClusterShell.NodeSet import NodeSet
 
-from clara_core import ClaraError
+from clara_core import ClaraError, children
 from clara_slurm.states import SlurmNode, Target
 
 
@@ -60,10 +62,7 @@ class SlurmClient:
     def run(self, program: str, args: Sequence[str]) -> str:
         """Run ``program args``; its standard output, or :class:`SlurmError`."""
         try:
-            done = subprocess.run(
-                [program, *args], capture_output=True, text=True, env=self._env(), timeout=self.timeout,
-                stdin=subprocess.DEVNULL, check=False,
-            )
+            done = children.run([program, *args], env=self._env(), timeout=self.timeout)
         except FileNotFoundError:
             raise SlurmError(f"{program}: not found (install SLURM's client programs, slurm-client)") from None
         except subprocess.TimeoutExpired:
