@@ -187,15 +187,31 @@ class Context:
         return {name: NodeSet.fromlist(members) for name, members in groups.items()}
 
     def dispatch(
-        self, which: Capability[B], nodes: NodeSet, call: Callable[[B, NodeSet], Iterator[NodeResult]]
+        self,
+        which: Capability[B],
+        nodes: NodeSet,
+        call: Callable[[B, NodeSet], Iterator[NodeResult]],
+        backend: str | None = None,
     ) -> Iterator[NodeResult]:
-        """Send each node to its backend (``call(backend, subset)``) and merge the results as they come."""
-        groups = self.split_by_backend(which, nodes)
-        if any(not name for name in groups):
-            raise BackendNotFound(f"no {which.name} backend configured: set [backends] {which.name}")
-        # Resolve every backend before starting any, so a bad name fails the command up front.
-        backends = {name: self.backend(which, name) for name in groups}
-        return merge(call(backends[name], subset) for name, subset in groups.items())
+        """Send each node to its backend (``call(backend, subset)``) and merge the results as they come.
+
+        ``backend`` serves every node instead of the configured ones (``clara ipmi`` asks for
+        ``ipmi``). Nodes behind a gateway of the ClusterShell topology (``[gateways]``) are
+        served by Clara on that gateway, which runs the same command (:mod:`clara_core.gateways`)."""
+        from clara_core.gateways.route import route_nodes  # here: a command without nodes never pays for it
+
+        routed = route_nodes(self.config, nodes, self.options.parallel, self.options.timeout)
+        streams: list[Iterator[NodeResult]] = []
+        if routed.local:
+            groups = {backend: routed.local} if backend else self.split_by_backend(which, routed.local)
+            if any(not name for name in groups):
+                raise BackendNotFound(f"no {which.name} backend configured: set [backends] {which.name}")
+            # Resolve every backend before starting any, so a bad name fails the command up front.
+            backends = {name: self.backend(which, name) for name in groups}
+            streams += [call(backends[name], subset) for name, subset in groups.items()]
+        if routed.remote is not None:
+            streams.append(routed.remote)
+        return routed.wrap(merge(streams))
 
     # -- secrets ----------------------------------------------------------
 

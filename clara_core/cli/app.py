@@ -17,6 +17,8 @@ from clara_core.plugins import PluginManager
 BUILTIN_PLUGINS = (
     "clara_core.builtin.commands",
     "clara_core.builtin.generic",
+    "clara_core.builtin.gateways",
+    "clara_core.builtin.console",
     "clara_core.builtin.hardware",
     "clara_core.builtin.passwd_file",
 )

@@ -27,6 +27,9 @@ from clara_core.cli.complete import complete_nodes
 from clara_core.config import Config, DurationRule, WholeNumberRule
 from clara_core.context import PARALLEL, TIMEOUT, Context, Options
 from clara_core.errors import AbortedByUser, ConfigError, Terminated, UsageError
+from clara_core.gateways.route import FANOUT_KEY as GATEWAY_FANOUT_KEY
+from clara_core.gateways.route import plan_nodes
+from clara_core.gateways.settings import GATEWAY_FANOUT
 from clara_core.nodes import parse_nodeset
 from clara_core.output import OUTPUT_FORMATS, collect, report
 from clara_core.results import NodeResult
@@ -133,6 +136,9 @@ def node_options(nodes_arg: bool = True, formats: tuple[str, ...] = OUTPUT_FORMA
         def wrapper(**params: Any) -> Any:
             click_ctx = click.get_current_context()
             parallel = params.pop("parallel") or click_ctx.meta.get(_PARALLEL_KEY)
+            gateway_fanout = params.pop("gateway_fanout")
+            if gateway_fanout is not None:
+                click_ctx.meta[GATEWAY_FANOUT_KEY] = gateway_fanout
             options = Options(
                 parallel=parallel,
                 timeout=params.pop("timeout"),
@@ -172,6 +178,12 @@ def node_options(nodes_arg: bool = True, formats: tuple[str, ...] = OUTPUT_FORMA
                 ),
                 click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation."),
                 click.option("--dry-run", is_flag=True, help="Show what would be done, do nothing."),
+                click.option(
+                    "--gateway-fanout",
+                    type=BoundedNumber(GATEWAY_FANOUT),
+                    metavar="N",
+                    help="How many gateways at once, for nodes behind gateways (overrides [gateways] fanout).",
+                ),
             ]
         ):
             wrapper = decorator(wrapper)
@@ -220,9 +232,13 @@ def confirm_destructive(
 
 
 def dry_run_report(ctx: Context, verb: str, groups: dict[str, NodeSet]) -> None:
-    """Print what a dry run would do, per backend, then exit 0."""
+    """Print what a dry run would do, per backend (per gateway for nodes behind one), then exit 0."""
     for backend, nodes in sorted(groups.items()):
-        click.echo(f"{nodes}: would {verb} (backend {backend})")
+        local, shares = plan_nodes(ctx.config, nodes)
+        if local:
+            click.echo(f"{local}: would {verb} (backend {backend})")
+        for gateway, share in sorted(shares.items()):
+            click.echo(f"{share}: would {verb} through gateway {gateway}")
     raise click.exceptions.Exit(0)
 
 
@@ -242,6 +258,8 @@ def add_help_command(group: click.Group) -> click.Group:
 
 #: The reason given to the nodes a Ctrl-C (or SIGTERM) left without an answer.
 INTERRUPTED = "interrupted before an answer (the command may or may not have reached it)"
+#: The reason given to the nodes a Ctrl-C left unsent (a later wave of ``clara power on``).
+NOT_SENT = "not sent: interrupted before its wave"
 
 
 #: Prints collected results and returns the exit status (see :func:`finish`).
@@ -278,6 +296,8 @@ def finish(
         render(done, whole)
         signum = exc.signum if isinstance(exc, Terminated) else 2
         how = f"terminated by {exc}" if isinstance(exc, Terminated) else "interrupted"
-        click.echo(f"clara: {how}: {len(seen)} of {count} nodes answered", err=True)
+        unsent = sum(1 for r in done if not r.ok and r.error == NOT_SENT)
+        tail = f", {unsent} not sent" if unsent else ""
+        click.echo(f"clara: {how}: {len(seen) - unsent} of {count} nodes answered{tail}", err=True)
         raise click.exceptions.Exit(128 + signum) from None
     raise click.exceptions.Exit(render(done, whole))

@@ -30,7 +30,8 @@ def test_redfish_registered_backends(rf: Rf) -> None:
     for capability in ("power", "boot_device", "sel", "bmc"):
         assert capability in text
     [plugin] = [p for p in json.loads(done.stdout)["plugins"] if p["name"] == "redfish"]
-    assert plugin["backends"] == {capability: ["redfish"] for capability in ("bmc", "boot_device", "hardware", "power", "sel")}
+    capabilities = ("bmc", "boot_device", "hardware", "power", "sel")
+    assert plugin["backends"] == {capability: ["redfish"] for capability in capabilities}
 
 
 def test_redfish_every_seed_verb_has_help(rf: Rf) -> None:
