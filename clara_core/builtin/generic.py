@@ -3,18 +3,40 @@
 They send each node to the backend the site configured for it
 (``[backends]`` and its ``[backends:<nodeset>]`` overrides), so one command
 drives a fleet that mixes IPMI and Redfish.
+
+``clara power on`` and ``clara power reboot`` honour the site's power
+sequencing limits (``[power] wave_size``, ``group_limit``, ``groups``,
+``interval``: :mod:`clara_core.sequencing`): the nodes go in waves, one
+after the other, ``interval`` seconds apart; ``--dry-run`` prints the plan.
 """
 
 from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Generator, Iterator
+from typing import Final
 
 import click
 from ClusterShell.NodeSet import NodeSet
 
 from clara_core.capabilities import BOOT_DEVICE, POWER, SEL
-from clara_core.cli.nodecmd import NodeGroup, confirm_destructive, dry_run_report, finish, node_options
+from clara_core.cli.nodecmd import NOT_SENT, NodeGroup, confirm_destructive, dry_run_report, finish, node_options
 from clara_core.context import Context
+from clara_core.errors import BackendNotFound, Terminated
 from clara_core.hookspecs import hookimpl
-from clara_core.protocols import DESTRUCTIVE_POWER_ACTIONS, BootDevice, PowerAction
+from clara_core.protocols import DESTRUCTIVE_POWER_ACTIONS, BootDevice, PowerAction, PowerBackend
+from clara_core.results import NodeResult
+from clara_core.sequencing import Plan, plan
+
+log = logging.getLogger(__name__)
+
+#: The power actions sent in waves when the site set limits: those that make nodes draw their
+#: peak together (power on; a hard reset sends every node through POST at once, fans at full
+#: speed, and many BMCs power on a node that was off). off, soft and status are never held back.
+SEQUENCED_ACTIONS: Final = frozenset({PowerAction.ON, PowerAction.REBOOT})
+
+#: The reason given to the nodes of the waves a Ctrl-C (or SIGTERM) left unsent.
 
 
 @click.group(cls=NodeGroup)
@@ -36,16 +58,88 @@ def _power_command(action: PowerAction) -> click.Command:
         PowerAction.STATUS: "Show whether each node is on or off.",
     }
 
+    if action in SEQUENCED_ACTIONS:
+        helps[action] += " In waves when [power] wave_size or group_limit is set (see --dry-run)."
+
     @node_options()
     def command(ctx: Context, nodes: NodeSet) -> None:
+        verb = f"power {action.value}"
+        # The limits and groups are read before anything else: a mistake is one line, nothing sent.
+        waves = plan(ctx.config, nodes) if action in SEQUENCED_ACTIONS else None
         if action in DESTRUCTIVE_POWER_ACTIONS:
-            confirm_destructive(ctx, f"power {action.value}", nodes)
+            confirm_destructive(ctx, verb, nodes)
+
+        def call(backend: PowerBackend, subset: NodeSet) -> Iterator[NodeResult]:
+            return backend.power(subset, action)
+
+        if waves is not None and waves.limits.active:
+            if ctx.options.dry_run:
+                dry_run_plan(ctx, verb, nodes, waves)
+            check_backends(ctx, nodes)
+            finish(ctx, run_waves(ctx, waves, call), nodes, verb)
+            return
         if ctx.options.dry_run and action is not PowerAction.STATUS:
-            dry_run_report(ctx, f"power {action.value}", ctx.split_by_backend(POWER, nodes))
-        results = ctx.dispatch(POWER, nodes, lambda backend, subset: backend.power(subset, action))
-        finish(ctx, results, nodes, f"power {action.value}")
+            dry_run_report(ctx, verb, ctx.split_by_backend(POWER, nodes))
+        finish(ctx, ctx.dispatch(POWER, nodes, call), nodes, verb)
 
     return click.command(name=action.value, help=helps[action])(command)
+
+
+def dry_run_plan(ctx: Context, verb: str, nodes: NodeSet, waves: Plan) -> None:
+    """Print the plan of a sequenced power command (each wave, when it starts, its nodes per
+    backend), then exit 0."""
+    count = len(waves.waves)
+    click.echo(
+        f"{verb}: {len(nodes)} node{'s' if len(nodes) != 1 else ''} in {count} wave{'s' if count != 1 else ''}"
+        f" ({waves.limits.describe()})"
+    )
+    for index, wave in enumerate(waves.waves):
+        for backend, subset in sorted(ctx.split_by_backend(POWER, wave).items()):
+            click.echo(f"wave {index + 1} at +{waves.offset(index):g}s: {subset}: would {verb} (backend {backend})")
+    raise click.exceptions.Exit(0)
+
+
+def check_backends(ctx: Context, nodes: NodeSet) -> None:
+    """Resolve the power backend of every node before the first wave, so that a bad backend
+    name or a backend that fails to start stops the command before anything is sent."""
+    for name in ctx.split_by_backend(POWER, nodes):
+        if not name:
+            raise BackendNotFound("no power backend configured: set [backends] power")
+        ctx.backend(POWER, name)
+
+
+def run_waves(
+    ctx: Context, waves: Plan, call: Callable[[PowerBackend, NodeSet], Iterator[NodeResult]]
+) -> Iterator[NodeResult]:
+    """Send the waves one after the other through :meth:`Context.dispatch`, each when the
+    previous one has answered and ``interval`` seconds have passed; yield every result as it
+    comes (its ``detail`` names its wave).
+
+    Ctrl-C or SIGTERM between waves, or while one runs, leaves the later waves unsent: their
+    nodes are yielded as failures (:data:`NOT_SENT`), then the interrupt goes on to
+    :func:`~clara_core.cli.nodecmd.finish`, which marks the nodes of the running wave that had
+    not answered.
+    """
+    total = len(waves.waves)
+    started = 0
+    try:
+        for index, wave in enumerate(waves.waves):
+            if index and waves.limits.interval:
+                time.sleep(waves.limits.interval)
+            started = index + 1
+            log.info("wave %d of %d: %s (%d nodes)", started, total, wave, len(wave))
+            stream = ctx.dispatch(POWER, wave, call)
+            try:
+                for result in stream:
+                    yield result.with_detail(wave=started)
+            finally:
+                if isinstance(stream, Generator):  # its backends' sessions closed, even when interrupted
+                    stream.close()
+    except (KeyboardInterrupt, Terminated):
+        for number, wave in enumerate(waves.waves[started:], start=started + 1):
+            for node in wave:
+                yield NodeResult.failure(node, NOT_SENT, detail={"wave": number})
+        raise
 
 
 for _action in PowerAction:
