@@ -34,7 +34,8 @@ _BOOT_DEVICES = {BootDevice.PXE: "network", BootDevice.DISK: "hd", BootDevice.BI
                  BootDevice.DEFAULT: "default"}
 #: Boot device selector (parameter 5, data 2, bits 5:2) per device.
 _BOOT_SELECTORS = {BootDevice.PXE: 0x04, BootDevice.DISK: 0x08, BootDevice.BIOS: 0x18, BootDevice.DEFAULT: 0x00}
-_SEVERITY = {0: "info", 1: "ok", 2: "warning", 3: "critical", 4: "critical", 5: "unknown"}
+#: pyghmi's event severities (pyghmi.constants.Health: a bit mask, Ok 0, Warning 1, Critical 2, Failed 4).
+_SEVERITY = {0: "ok", 1: "warning", 2: "critical", 4: "critical"}
 
 #: What one node's work does with its session: ``op(cmd, target)``.
 Operation = Callable[[Any, BmcTarget], "NodeResult | str"]
@@ -150,7 +151,7 @@ class IpmiBackend:
         """Every SEL record; value one line per record, ``data["entries"]`` as dicts."""
 
         def op(cmd: Any, target: BmcTarget) -> NodeResult:
-            entries = [_sel_entry(event) for event in cmd.get_event_log()]
+            entries = [sel_entry(event) for event in cmd.get_event_log()]
             text = "\n".join(e.line() for e in entries) if entries else "(empty)"
             return NodeResult.success(target.node, text, entries=[e.__dict__ for e in entries])
 
@@ -263,7 +264,7 @@ def boot_steps(device: BootDevice, persistent: bool) -> tuple[Step, ...]:
     return ((0, 8, bytes([3, 8])), (0, 8, bytes([5, flags, selector, 0, 0, 0])))
 
 
-def _sel_entry(event: dict[str, Any]) -> SelEntry:
+def sel_entry(event: dict[str, Any]) -> SelEntry:
     """A pyghmi event-log record as a :class:`SelEntry`."""
     parts = [str(event.get(k)) for k in ("component_type", "component", "event") if event.get(k)]
     if event.get("deassertion"):

@@ -7,13 +7,16 @@ Management FRU Information Storage Definition v1.0).
 
 MACs are taken from the board and product areas' custom fields, as IBM/Lenovo
 IMMs store them (the seed's ``getmac``): one field of 12*k hex digits holds k
-MACs; fields like ``MAC1=aa:bb:cc:dd:ee:ff`` are read too.
+MACs; fields like ``MAC1=aa:bb:cc:dd:ee:ff`` are read too. :func:`fru_info`
+reads the fixed fields of the board and product areas (manufacturer, name,
+serial...) for ``clara inventory``.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 #: Bytes asked per Read FRU Data request (ipmi_sim answers at most 34 bytes of data).
 CHUNK = 24
@@ -68,19 +71,54 @@ def _fields(area: bytes, skip: int, fixed: int) -> list[str]:
     return fields[fixed:] if fixed else fields
 
 
-def custom_fields(fru: bytes) -> list[str]:
-    """The custom ("Extra") fields of the board and product areas, in order."""
+#: The board and product areas: (common header byte of the offset, header bytes, names of the fixed fields).
+_AREAS = {
+    "board": (3, 6, ("manufacturer", "name", "serial", "part_number", "file_id")),
+    "product": (4, 3, ("manufacturer", "name", "part_number", "version", "serial", "asset_tag", "file_id")),
+}
+
+
+def _area_fields(fru: bytes, area_name: str) -> list[str]:
+    """Every field of the board or product area, fixed ones first (empty when it has none)."""
     if len(fru) < 8 or fru[0] != 0x01:
         raise ValueError("not an IPMI FRU image (bad common header)")
+    offset_index, skip, _names = _AREAS[area_name]
+    start = fru[offset_index] * 8
+    if not start or start + 2 > len(fru):
+        return []
+    length = fru[start + 1] * 8
+    return _fields(fru[start : start + length], skip, 0)
+
+
+def custom_fields(fru: bytes) -> list[str]:
+    """The custom ("Extra") fields of the board and product areas, in order."""
     extras: list[str] = []
-    for offset_index, skip, fixed in ((3, 6, 5), (4, 3, 7)):  # board: 6 header bytes, 5 fields
-        start = fru[offset_index] * 8
-        if not start or start + 2 > len(fru):
-            continue
-        length = fru[start + 1] * 8
-        area = fru[start : start + length]
-        extras += _fields(area, skip, fixed)
+    for area_name in ("board", "product"):
+        extras += _area_fields(fru, area_name)[len(_AREAS[area_name][2]) :]
     return extras
+
+
+@dataclass(frozen=True)
+class FruInfo:
+    """The fixed fields of FRU 0's board and product areas, by name (``manufacturer``,
+    ``name``, ``serial``, ``part_number``; the product's ``version`` and ``asset_tag``),
+    absent when the area or the field is."""
+
+    board: dict[str, str] = field(default_factory=dict)
+    product: dict[str, str] = field(default_factory=dict)
+
+    def first(self, name: str) -> str:
+        """The product's ``name`` field, else the board's, else ""."""
+        return self.product.get(name) or self.board.get(name) or ""
+
+
+def fru_info(fru: bytes) -> FruInfo:
+    """The board and product areas of a FRU image (a ValueError when it is not one)."""
+    areas: dict[str, dict[str, str]] = {}
+    for area_name, (_index, _skip, names) in _AREAS.items():
+        values = _area_fields(fru, area_name)
+        areas[area_name] = {name: value for name, value in zip(names, values, strict=False) if value}
+    return FruInfo(areas["board"], areas["product"])
 
 
 def macs_from_fields(fields: list[str]) -> list[str]:

@@ -11,6 +11,15 @@ hook. Two files inject faults: ``chassis/fail`` makes every chassis command
 fail (completion code 0xff) and ``chassis/slow`` (a number of seconds) makes
 the BMC answer chassis commands that much later.
 
+Each BMC also serves an SDR repository with :data:`SENSORS` (temperatures,
+fans, voltages, power, current with their thresholds; an empty fan slot; two
+discrete sensors), FRU 0 (manufacturer, product, serial, MACs) and one
+critical SEL entry. ``stragglers`` run another BMC firmware and product
+version; ``bare`` BMCs have no SDR and no FRU. A test changes readings and
+logs events while a simulator runs through its emulator console (``start_bmcs(...,
+emulator_console=True)``: :meth:`SimBmc.set_sensor`, :meth:`SimBmc.set_sensor_bit`,
+:meth:`SimBmc.add_sel`, :meth:`SimBmc.emulator`).
+
 Addresses: by default node *i* listens on its own loopback address
 (``127.<a>.<b>.<c>``) at one port (623 when free), so node names can be plain
 IPs; :meth:`BmcLab.config_sections` also maps names (``node000`` ...) to
@@ -31,7 +40,7 @@ import struct
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,21 +103,134 @@ set_working_mc 0x20
   user 2 true  "{user}" "{password}" admin 10 none md2 md5 straight
 """
 
-# Two SDRs: without any, pyghmi's event log and sensor calls fail.
+#: The emulator commands of one node: the BMC (firmware ``{fw_major}.{fw_minor:02x}``), its FRU, SDR
+#: repository, sensors and event log ({sdr} is filled by :func:`node_emulation`).
 _NODE_EMU = """mc_setbmc 0x20
-mc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02
+mc_add 0x20 0 no-device-sdrs 0x23 {fw_major} {fw_minor:#04x} 0x9f 0x1291 0xf02
 sel_enable 0x20 1000 0x0a
-mc_add_fru_data 0x20 0 256 file 0 "{fru}"
-main_sdr_add 0x20 0x00 0x00 0x51 0x12 0x0e 0x20 0x00 0x00 0x9f 0x00 0x00 0x00 0x06 0x01 0x00 0xc3 0x42 0x4d 0x43
-main_sdr_add 0x20 0x00 0x00 0x51 0x01 0x33 0x20 0x00 0x01 0x07 0x01 0x7f 0x48 0x01 0x01 0x00 0x00 0x00 0x00 \
-0x38 0x38 0x00 0x01 0x00 0x00 0x01 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0x00 0xff 0x00 0xa0 0x90 0x70 0x00 \
-0x00 0x00 0x00 0x00 0x00 0x00 0x00 0xc8 0x43 0x50 0x55 0x20 0x54 0x65 0x6d 0x70
-sensor_add 0x20 0 1 0x01 0x01
-sensor_set_value 0x20 0 1 0x2d 0
-sensor_set_threshold 0x20 0 1 settable 111000 0xa0 0x90 0x70 00 00 00
-sel_add 0x20 2 0 0 0 0 0x20 0 4 0x0c 0x01 0x6f 0x01 0xff 0xff
+{fru}{sdr}sel_add 0x20 2 0 0 0 0 0x20 0 4 0x0c 0x0c 0x6f 0x01 0xff 0xff
 mc_enable 0x20
 """
+
+#: The MC locator record of the BMC itself: without any SDR, pyghmi's event log and sensor calls fail.
+_MC_LOCATOR = (0x00, 0x00, 0x51, 0x12, 0x0E, 0x20, 0x00, 0x00, 0x9F, 0x00, 0x00, 0x00, 0x06, 0x01, 0x00, 0xC3,
+               0x42, 0x4D, 0x43)
+
+#: Threshold names in the order of their bits (IPMI: lower non-critical, lower critical, lower
+#: non-recoverable, upper non-critical, upper critical, upper non-recoverable).
+THRESHOLD_NAMES = ("lnc", "lc", "lnr", "unc", "uc", "unr")
+
+
+@dataclass(frozen=True)
+class SimSensor:
+    """One sensor of the simulated BMCs: its SDR and its starting raw reading.
+
+    The value shown is ``m * raw * 10**exponent`` ``unit`` (``unit`` an IPMI base unit code:
+    1 degrees C, 4 volts, 5 amps, 6 watts, 18 RPM); ``thresholds`` are raw bytes by
+    :data:`THRESHOLD_NAMES` name. ``discrete``: a sensor-specific discrete sensor (its
+    state bits from ``start_bit``, no reading); ``scanning`` False: the sensor gives no reading
+    (an empty slot).
+    """
+
+    number: int
+    name: str
+    sensor_type: int
+    unit: int
+    raw: int
+    m: int = 1
+    exponent: int = 0
+    thresholds: Mapping[str, int] = field(default_factory=dict)
+    discrete: bool = False
+    scanning: bool = True
+    #: The state bit a discrete sensor starts with (None: no bit set).
+    start_bit: int | None = 0
+
+    def value(self, raw: int | None = None) -> float:
+        """The reading of ``raw`` (the starting one by default) in the sensor's unit."""
+        return round(self.m * (self.raw if raw is None else raw) * 10.0 ** self.exponent, 6)
+
+    def raw_of(self, value: float) -> int:
+        """The raw byte that reads as ``value``."""
+        raw = round(value / (self.m * 10.0 ** self.exponent))
+        if not 0 <= raw <= 255:
+            raise ValueError(f"{self.name}: {value} is out of the sensor's range")
+        return raw
+
+    def sdr(self) -> bytes:
+        """The full sensor record (SDR type 01h) of this sensor."""
+        mask = sum(1 << THRESHOLD_NAMES.index(n) for n in self.thresholds)
+        name = self.name.encode("latin-1")
+        body = bytes([
+            0x20, 0x00, self.number, 0x07, 0x01, 0x7F, 0x40 if self.discrete or not mask else 0x48,
+            self.sensor_type, 0x6F if self.discrete else 0x01,
+            0x00, 0x00, 0x00, 0x00,
+            *((0x03, 0x00) if self.discrete else (mask, mask)),
+            0xC0 if self.discrete else 0x00, self.unit, 0x00, 0x00,
+            self.m & 0xFF, (self.m >> 2) & 0xC0, 0x00, 0x00, 0x00, (self.exponent & 0x0F) << 4, 0x00,
+            0x00, 0x00, 0x00, 0xFF, 0x00,
+            *(self.thresholds.get(n, 0) for n in reversed(THRESHOLD_NAMES)),
+            0x00, 0x00, 0x00, 0x00, 0x00, 0xC0 | len(name),
+        ]) + name
+        return bytes([0x00, 0x00, 0x51, 0x01, len(body)]) + body
+
+    def reset_commands(self) -> list[str]:
+        """The emulator commands that put the starting reading (or state) back."""
+        if not self.discrete:
+            return [f"sensor_set_value 0x20 0 {self.number} {self.raw:#04x} 0"]
+        # ipmi_sim's sensor_set_bit_clr_rest sets the bit whatever the value: clear it after
+        commands = [f"sensor_set_bit_clr_rest 0x20 0 {self.number} {self.start_bit or 0} 1 0"]
+        if self.start_bit is None:
+            commands.append(f"sensor_set_bit 0x20 0 {self.number} 0 0 0")
+        return commands
+
+    def emulation(self) -> str:
+        """The emulator commands that add the sensor and set its reading and thresholds."""
+        lines = [_sdr_line(self.sdr()), f"sensor_add 0x20 0 {self.number} {self.sensor_type:#04x} "
+                 f"{0x6F if self.discrete else 0x01:#04x}"]
+        lines += self.reset_commands()
+        if self.thresholds:
+            enabled = "".join("1" if n in self.thresholds else "0" for n in reversed(THRESHOLD_NAMES))
+            values = " ".join(f"{self.thresholds.get(n, 0):#04x}" for n in reversed(THRESHOLD_NAMES))
+            lines.append(f"sensor_set_threshold 0x20 0 {self.number} settable {enabled} {values}")
+        if not self.scanning:
+            off = "0" * 15
+            lines.append(f"sensor_set_event_support 0x20 0 {self.number} disable no-scanning none "
+                         f"{off} {off} {off} {off}")
+        return "\n".join(lines) + "\n"
+
+
+#: The sensors of every simulated BMC (unless started ``bare``).
+SENSORS: tuple[SimSensor, ...] = (
+    SimSensor(1, "CPU1 Temp", 0x01, 1, 45, thresholds={"unc": 85, "uc": 95, "unr": 100}),
+    SimSensor(2, "CPU2 Temp", 0x01, 1, 47, thresholds={"unc": 85, "uc": 95, "unr": 100}),
+    SimSensor(3, "Inlet Temp", 0x01, 1, 24, thresholds={"unc": 40, "uc": 45}),
+    SimSensor(4, "FAN1", 0x04, 18, 84, m=100, thresholds={"lnc": 15, "lc": 10}),
+    SimSensor(5, "FAN2", 0x04, 18, 82, m=100, thresholds={"lnc": 15, "lc": 10}),
+    SimSensor(6, "FAN3", 0x04, 18, 0, m=100, scanning=False),  # an empty fan slot: no reading, no threshold
+    SimSensor(7, "12V", 0x02, 4, 200, m=6, exponent=-2, thresholds={"lc": 180, "uc": 220}),
+    SimSensor(8, "3.3V", 0x02, 4, 165, m=2, exponent=-2, thresholds={"lc": 150, "uc": 180}),
+    SimSensor(9, "PSU1 Power", 0x0B, 6, 80, m=4, thresholds={"unc": 200, "uc": 225}),
+    SimSensor(10, "PSU1 Current", 0x03, 5, 27, exponent=-1, thresholds={"uc": 120}),
+    SimSensor(11, "PSU1 Status", 0x08, 0, 0, discrete=True),  # bit 0: presence detected
+    SimSensor(12, "DIMM Status", 0x0C, 0, 0, discrete=True, start_bit=None),  # the preset SEL entry's sensor
+)
+
+#: BMC firmware (major, minor BCD) of the simulated BMCs, and of the "stragglers".
+FIRMWARE = (9, 0x08)
+STRAGGLER_FIRMWARE = (9, 0x10)
+
+
+def _sdr_line(record: Iterable[int]) -> str:
+    return "main_sdr_add 0x20 " + " ".join(f"{b:#04x}" for b in record)
+
+
+def node_emulation(fru: Path | None, *, sensors: bool = True, straggler: bool = False) -> str:
+    """The emulator command file of one BMC: FRU 0 from the file ``fru`` (none if None), the MC
+    locator and :data:`SENSORS` in the SDR (no SDR at all without ``sensors``), one SEL entry."""
+    major, minor = STRAGGLER_FIRMWARE if straggler else FIRMWARE
+    fru_line = f'mc_add_fru_data 0x20 0 256 file 0 "{fru}"\n' if fru is not None else ""
+    sdr = _sdr_line(_MC_LOCATOR) + "\n" + "".join(s.emulation() for s in SENSORS) if sensors else ""
+    return _NODE_EMU.format(fw_major=major, fw_minor=minor, fru=fru_line, sdr=sdr)
 
 
 # A fake serial console for SOL: ipmi_sim connects to it; it greets with "NAME login: ",
@@ -159,12 +281,13 @@ def _area(body: bytes) -> bytes:
     return content + bytes([(-sum(content)) & 0xFF])
 
 
-def fru_image(serial: str, macs: Iterable[str]) -> bytes:
+def fru_image(serial: str, macs: Iterable[str], version: str = "1.0") -> bytes:
     """A 256-byte FRU image whose product area carries the node's MACs.
 
     The first "Product Extra" field holds the MACs colon-less and concatenated
     (the IBM/Lenovo IMM layout the seed's ``getmac`` parses: line 15 of
     ``ipmitool fru print 0``); each MAC follows again as ``MAC<n>=aa:bb:...``.
+    ``version`` is the product version.
     """
     macs = list(macs)
     joined = "".join(m.replace(":", "").upper() for m in macs)
@@ -176,7 +299,7 @@ def fru_image(serial: str, macs: Iterable[str]) -> bytes:
     )
     extras = b"".join(_field(f"MAC{i}={m.lower()}") for i, m in enumerate(macs))
     product = _area(
-        b"\x00" + _field("ACME") + _field("ACME Node") + _field("NODE-PN-01") + _field("1.0")
+        b"\x00" + _field("ACME") + _field("ACME Node") + _field("NODE-PN-01") + _field(version)
         + _field(serial) + _field("AT" + serial) + _field("") + _field(joined) + extras
     )
     header = [0x01, 0x00, 1, 1 + len(chassis) // 8, 1 + (len(chassis) + len(board)) // 8, 0x00, 0x00]
@@ -205,6 +328,9 @@ class SimBmc:
     process: subprocess.Popen[bytes] | None = None
     console: subprocess.Popen[bytes] | None = None
     console_port: int = 0
+    emulator_port: int = 0
+    straggler: bool = False
+    bare: bool = False
 
     @property
     def chassis(self) -> Path:
@@ -256,6 +382,58 @@ class SimBmc:
             flag.write_text(f"{seconds:g}\n")
         else:
             flag.unlink(missing_ok=True)
+
+    def emulator(self, *commands: str, timeout: float = 10.0) -> str:
+        """Run emulator commands (``ipmi_sim_cmd(5)``: ``sensor_set_value``, ``sel_add``...) in the
+        running simulator, through its console port; their output. A RuntimeError when the
+        simulator refuses one (``**...``)."""
+        if not self.emulator_port:
+            raise RuntimeError(f"{self.name}: started without an emulator console")
+        output: list[str] = []
+        with socket.create_connection(("127.0.0.1", self.emulator_port), timeout=timeout) as sock:
+            _until_prompt(sock)
+            for command in commands:
+                sock.sendall(command.encode() + b"\n")
+                text = _until_prompt(sock).replace("\r", "")
+                answer = text.split("\n", 1)[1] if "\n" in text else ""  # the echoed command first
+                if "**" in answer:
+                    raise RuntimeError(f"{self.name}: {command!r}: {answer.strip()}")
+                output.append(answer)
+        return "".join(output)
+
+    def sensor(self, name: str) -> SimSensor:
+        """The sensor called ``name`` (a KeyError if none)."""
+        if self.bare:
+            raise KeyError(name)
+        for sensor in SENSORS:
+            if sensor.name == name:
+                return sensor
+        raise KeyError(name)
+
+    def set_sensor(self, name: str, value: float | None = None, event: bool = False) -> None:
+        """Set the reading of sensor ``name`` to ``value`` in its unit (its starting reading when
+        None); with ``event``, the simulator logs crossed thresholds in the SEL."""
+        sensor = self.sensor(name)
+        raw = sensor.raw if value is None else sensor.raw_of(value)
+        self.emulator(f"sensor_set_value 0x20 0 {sensor.number} {raw:#04x} {1 if event else 0}")
+
+    def set_sensor_bit(self, name: str, bit: int, on: bool) -> None:
+        """Set state bit ``bit`` of discrete sensor ``name`` (``PSU1 Status`` bit 1: failure)."""
+        sensor = self.sensor(name)
+        self.emulator(f"sensor_set_bit 0x20 0 {sensor.number} {bit} {1 if on else 0} 0")
+
+    def add_sel(self, *event: int) -> None:
+        """Log an event in the SEL: ``event`` its last 7 bytes (event message revision, sensor
+        type, sensor number, event type, data 1-3), as ``ipmitool sel add`` reads them."""
+        if len(event) != 7:
+            raise ValueError("an event is 7 bytes: revision, sensor type, number, event type, data 1-3")
+        self.emulator("sel_add 0x20 2 0 0 0 0 0x20 0 " + " ".join(f"{b:#04x}" for b in event))
+
+    def reset_sensors(self) -> None:
+        """Every sensor back to its starting reading, every discrete sensor to "present"."""
+        if self.bare:
+            return
+        self.emulator(*(command for sensor in SENSORS for command in sensor.reset_commands()))
 
     def reset_state(self) -> None:
         """Power off, no boot override, no identify, empty log, no injected fault."""
@@ -425,12 +603,23 @@ def start_bmcs(
     name_format: str = "node{:03d}",
     ready_timeout: float = 20.0,
     sol: bool = False,
+    stragglers: Collection[int] = (),
+    bare: Collection[int] = (),
+    emulator_console: bool = False,
 ) -> BmcLab:
     """Start ``count`` ipmi_sim BMCs under ``root`` (created; one folder per node).
 
     Each listens on its own loopback address at ``port`` (a free port is used
     when ``port`` cannot be bound here, e.g. not root). With ``sol``, each
     also gets a fake serial console (a small TCP server) behind its SOL.
+
+    Every BMC serves :data:`SENSORS` in its SDR, a FRU and one SEL entry; the
+    nodes whose index is in ``stragglers`` run another firmware
+    (:data:`STRAGGLER_FIRMWARE`) and product version (``1.1``); those in
+    ``bare`` have no SDR and no FRU at all. With ``emulator_console``, each
+    simulator also opens its emulator console on a free loopback TCP port
+    (:meth:`SimBmc.emulator`: change readings, log events while it runs; off by
+    default: a simulator whose port was taken meanwhile exits at start).
     Returns once every BMC listens; raises RuntimeError (after stopping what
     started) otherwise.
     """
@@ -452,18 +641,22 @@ def start_bmcs(
             (directory / "state").mkdir(parents=True, exist_ok=True)
             (directory / "chassis").mkdir(exist_ok=True)
             fru = directory / "fru.bin"
-            fru.write_bytes(fru_image(f"SN{name}", node_macs(index)))
-            bmc = SimBmc(name, addr, port, directory, index)
+            straggler = index in stragglers
+            fru.write_bytes(fru_image(f"SN{name}", node_macs(index), "1.1" if straggler else "1.0"))
+            bmc = SimBmc(name, addr, port, directory, index, straggler=straggler, bare=index in bare)
             lab.bmcs.append(bmc)
             lan_text = _LAN_CONF.format(name=name, addr=addr, port=port, script=script,
                                         chassis=directory / "chassis", user=user, password=password)
+            if emulator_console:
+                bmc.emulator_port = _free_tcp_port()
+                lan_text += f"  console 127.0.0.1 {bmc.emulator_port}\n"
             if sol:
                 bmc.console, bmc.console_port = _start_console(directory, name)
                 lan_text += f'  sol "tcp:127.0.0.1:{bmc.console_port}" 115200\n'
             lan = directory / "lan.conf"
             lan.write_text(lan_text)
             emu = directory / "node.emu"
-            emu.write_text(_NODE_EMU.format(fru=fru))
+            emu.write_text(node_emulation(None if bmc.bare else fru, sensors=not bmc.bare, straggler=straggler))
             bmc.reset_state()
             with (directory / "log").open("wb") as log:
                 bmc.process = subprocess.Popen(
@@ -475,6 +668,17 @@ def start_bmcs(
         lab.stop()
         raise
     return lab
+
+
+def _until_prompt(sock: socket.socket) -> str:
+    """What the emulator console sends up to its ``> `` prompt (telnet negotiation bytes dropped)."""
+    data = b""
+    while not data.endswith(b"> "):
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise RuntimeError("the emulator console closed the connection")
+        data += chunk
+    return bytes(b for b in data[:-2] if b < 0xF0).decode("latin-1")
 
 
 def _wait_ready(lab: BmcLab, timeout: float) -> None:
