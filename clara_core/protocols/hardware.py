@@ -172,19 +172,25 @@ class Inventory:
 
     def summary(self) -> str:
         """One line: ``<manufacturer> <model>, serial S, BIOS B, BMC F``."""
-        parts = [" ".join(p for p in (self.manufacturer, self.model) if p) or "unknown model"]
+        model = self.model
+        if self.manufacturer and not model.lower().startswith(self.manufacturer.lower()):
+            model = f"{self.manufacturer} {model}".strip()
+        parts = [model or "unknown model"]
         for label, value in (("serial", self.serial), ("BIOS", self.bios_version), ("BMC", self.bmc_version)):
             if value:
                 parts.append(f"{label} {value}")
         return ", ".join(parts)
 
     def compared(self) -> dict[str, str]:
-        """The :attr:`COMPARED` fields as comparable text, firmware spread one entry per component."""
+        """The :attr:`COMPARED` fields as comparable text, firmware spread one entry per component
+        (but for the ``BIOS`` and ``BMC`` components, already compared as ``bios_version`` and
+        ``bmc_version``)."""
         values: dict[str, str] = {}
         for name in self.COMPARED:
             if name == "firmware":
                 for component, version in self.firmware:
-                    values[f"firmware {component}"] = version
+                    if component.lower() not in ("bios", "bmc"):
+                        values[f"firmware {component}"] = version
                 continue
             value = getattr(self, name)
             if isinstance(value, tuple):
