@@ -94,7 +94,7 @@ def run_demo(root: Path) -> int:
     with ExitStack() as stack:
         bmcs = stack.enter_context(_started(
             "4 IPMI BMCs (ipmi_sim)",
-            lambda: ipmisim.start_bmcs(root / "bmcs", 4, name_format="sim{:d}"),
+            lambda: ipmisim.start_bmcs(root / "bmcs", 4, name_format="sim{:d}", emulator_console=True),
             lambda lab: lab.stop(),
         ))
         tls = sushy.make_tls(root / "tls", ["127.0.0.1"])
@@ -116,7 +116,8 @@ def run_demo(root: Path) -> int:
         sections: dict[str, dict[str, object]] = {
             "common": {"master_passwd_file": passwd, "confirm_above": 8, "timeout": 10},
             "backends": {"power": "ipmi", "boot_device": "ipmi", "sel": "ipmi"},
-            "backends:gpu[1-2]": {"power": "redfish", "boot_device": "redfish", "sel": "redfish"},
+            "backends:gpu[1-2]": {"power": "redfish", "boot_device": "redfish", "sel": "redfish",
+                                  "hardware": "redfish"},
             "ipmi": {"bmc_port": bmcs.port, "parallel": 16},
             "redfish": {"bmc_host": emulator.ip, "bmc_port": emulator.port, "ca_bundle": tls.ca},
         }
@@ -149,6 +150,14 @@ def run_demo(root: Path) -> int:
         demo.clara("power", "status", "cn[1-4],gpu[1-2]", check=lambda out: "cn[1-4],gpu[1-2]: on" in out)
         demo.clara("boot", "pxe", "cn[1-4],gpu[1-2]")
         demo.clara("sel", "list", "cn1")
+
+        demo.say("Health, sensors and inventory of the same mixed fleet (SDR and FRU, or Redfish)")
+        demo.clara("sel", "clear", "--yes", "cn[1-4]")
+        bmcs.bmcs[1].set_sensor("CPU1 Temp", 98)  # cn2 runs hot
+        demo.clara("health", "cn[1-4],gpu[1-2]", expect=1,
+                   check=lambda out: "cn2: critical: CPU1 Temp 98 C (upper critical 95)" in out)
+        demo.clara("sensors", "--type", "temperature", "cn1,gpu1")
+        demo.clara("inventory", "--diff", "cn[1-4]", check=lambda out: "all alike" in out)
 
         demo.say("A destructive verb over many nodes asks first; --dry-run shows the plan")
         demo.clara("power", "off", "cn[1-4],gpu[1-2]", "--dry-run")
