@@ -7,17 +7,23 @@ capability (``power``, ``boot_device``, ``sel``, ``bmc``): clara-ipmi's own
 (:mod:`clara_ipmi.backend`, pyghmi) unless a site's plugin registered an
 ``ipmi`` backend with ``replaces=True``. The verbs that run programs use
 :mod:`clara_ipmi.tools`. Both are imported only when a verb runs.
+
+Every verb over a node set goes through :meth:`Context.dispatch`: nodes behind a
+gateway (``[gateways]``) are served by Clara on that gateway, which runs the same
+verb with its own config and secrets; questions and ``--dry-run`` stay on the head.
+``connect`` (an interactive console on one host) always runs here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import click
 from ClusterShell.NodeSet import NodeSet
 
 from clara_core import ClaraError
-from clara_core.capabilities import BMC, BOOT_DEVICE, POWER, SEL
+from clara_core.capabilities import BMC, BOOT_DEVICE, POWER, SEL, Capability
 from clara_core.cli import (
     PROCEED,
     READ_STDIN,
@@ -29,6 +35,7 @@ from clara_core.cli import (
     node_options,
 )
 from clara_core.context import Context
+from clara_core.gateways.route import SERVING
 from clara_core.protocols import BootDevice, PowerAction
 from clara_core.results import NodeResult
 
@@ -36,27 +43,51 @@ SECTION = "ipmi"
 #: The backend every verb uses, whatever ``[backends]`` says (a site may replace it).
 BACKEND = "ipmi"
 
+B = TypeVar("B")
 
-def _run(ctx: Context, nodes: NodeSet, verb: str, results: Callable[[], Iterator[NodeResult]],
-         destructive: bool = False, always_ask: bool = False, unattended: str = PROCEED,
-         original: Callable[[str], str] | None = None) -> None:
-    """Confirm when asked to, honour ``--dry-run``, then print folded results and exit.
+
+def _run(ctx: Context, nodes: NodeSet, verb: str, which: Capability[B],
+         call: Callable[[B, NodeSet], Iterator[NodeResult]], destructive: bool = False, always_ask: bool = False,
+         unattended: str = PROCEED, original: Callable[[str], str] | None = None) -> None:
+    """Confirm when asked to, honour ``--dry-run``, then send ``call(backend, subset)`` through
+    :meth:`Context.dispatch` (backend ``ipmi``; nodes behind a gateway are served there), print
+    folded results and exit.
 
     Without a terminal the verbs go ahead as the original Clara's did (``reset``
     reads its ``y`` on standard input), unless ``[common] confirm_in_scripts``.
     With ``-o original``, each node's line is the original's (``original``: ipmitool's
     words for a success, when the verb's are not those of :mod:`clara_ipmi.original`).
+    A gateway sets the lines of its nodes itself (its config knows their BMCs' names).
     """
     if destructive or always_ask:
         confirm_destructive(ctx, verb, nodes, always=always_ask, unattended=unattended)
     if ctx.options.dry_run:
         dry_run_report(ctx, verb, {BACKEND: nodes})
-    stream = results()
-    if ctx.options.output == "original":
+    name = click.get_current_context().command.name or ""
+    lines = ctx.options.output == "original" or SERVING.get() is not None
+
+    def served(backend: B, subset: NodeSet) -> Iterator[NodeResult]:
+        results = call(backend, subset)
+        if not lines:
+            return results
         from clara_ipmi.original import with_original_lines
 
-        stream = with_original_lines(ctx, click.get_current_context().command.name or "", stream, original)
+        return with_original_lines(ctx, name, results, original)
+
+    stream = ctx.dispatch(which, nodes, served, backend=BACKEND)
+    if ctx.options.output == "original":
+        stream = _missing_lines(ctx, name, stream, original)
     finish(ctx, stream, nodes, f"ipmi {verb}")
+
+
+def _missing_lines(ctx: Context, verb: str, results: Iterator[NodeResult],
+                   original: Callable[[str], str] | None) -> Iterator[NodeResult]:
+    """``results``, an original line given to those without one (a gateway that could not
+    serve its nodes): named by this host's config."""
+    from clara_ipmi.original import with_original_lines
+
+    for result in results:
+        yield result if result.original else next(with_original_lines(ctx, verb, iter([result]), original))
 
 
 @click.group(cls=NodeGroup)
@@ -77,7 +108,7 @@ def _power_command(name: str, action: PowerAction, help_text: str) -> click.Comm
     @node_options()
     def command(ctx: Context, nodes: NodeSet) -> None:
         destructive = action in (PowerAction.OFF, PowerAction.SOFT, PowerAction.REBOOT)
-        _run(ctx, nodes, f"power {action.value}", lambda: ctx.backend(POWER, BACKEND).power(nodes, action), destructive)
+        _run(ctx, nodes, f"power {action.value}", POWER, lambda b, s: b.power(s, action), destructive)
 
     return click.command(name=name, help=help_text)(command)
 
@@ -99,8 +130,7 @@ def _boot_command(name: str, device: BootDevice, help_text: str) -> click.Comman
     @click.option("--persistent", is_flag=True, help="Every boot, not only the next one.")
     @node_options()
     def command(ctx: Context, nodes: NodeSet, persistent: bool) -> None:
-        _run(ctx, nodes, f"boot {device.value}",
-             lambda: ctx.backend(BOOT_DEVICE, BACKEND).set_boot_device(nodes, device, persistent))
+        _run(ctx, nodes, f"boot {device.value}", BOOT_DEVICE, lambda b, s: b.set_boot_device(s, device, persistent))
 
     return click.command(name=name, help=help_text)(command)
 
@@ -120,14 +150,15 @@ for _name, _device, _help in (
 @node_options()
 def sellist(ctx: Context, nodes: NodeSet) -> None:
     """Display the entire content of the System Event Log (SEL)."""
-    _run(ctx, nodes, "sel list", lambda: ctx.backend(SEL, BACKEND).sel_list(nodes))
+    _run(ctx, nodes, "sel list", SEL, lambda b, s: b.sel_list(s))
 
 
 @ipmi.command()
 @node_options()
 def selclear(ctx: Context, nodes: NodeSet) -> None:
     """Clear the System Event Log (SEL); it cannot be undone, so it asks first."""
-    _run(ctx, nodes, "clear the event log of", lambda: ctx.backend(SEL, BACKEND).sel_clear(nodes), always_ask=True)
+    _run(ctx, nodes, "clear the event log of", SEL, lambda b, s: b.sel_clear(s),
+         always_ask=True)
 
 
 # -- BMC verbs ----------------------------------------------------------------------
@@ -141,7 +172,7 @@ def selclear(ctx: Context, nodes: NodeSet) -> None:
 def blink(ctx: Context, nodes: NodeSet, seconds: int, forever: bool) -> None:
     """Make the chassis identify light blink, to help on-site admins find the machine."""
     interval = "indefinite" if forever else f"{seconds} seconds"
-    _run(ctx, nodes, "blink", lambda: ctx.backend(BMC, BACKEND).identify(nodes, None if forever else seconds),
+    _run(ctx, nodes, "blink", BMC, lambda b, s: b.identify(s, None if forever else seconds),
          original=lambda _value: f"Chassis identify interval: {interval}")
 
 
@@ -149,7 +180,7 @@ def blink(ctx: Context, nodes: NodeSet, seconds: int, forever: bool) -> None:
 @node_options()
 def getmac(ctx: Context, nodes: NodeSet) -> None:
     """Get the nodes' MAC addresses from their BMC (FRU 0)."""
-    _run(ctx, nodes, "getmac", lambda: ctx.backend(BMC, BACKEND).macs(nodes))
+    _run(ctx, nodes, "getmac", BMC, lambda b, s: b.macs(s))
 
 
 def _login_credentials(ctx: Context) -> tuple[str, str]:
@@ -172,7 +203,8 @@ def setpwd(ctx: Context, nodes: NodeSet, user_id: int | None) -> None:
     them (a device's factory credentials), else with IMMUSER/IMMPASSWORD.
     """
     slot = user_id or ctx.config.get_int(SECTION, "user_id", default=2, minimum=1)
-    _run(ctx, nodes, "setpwd", lambda: ctx.backend(BMC, BACKEND).set_password(nodes, slot, _login_credentials(ctx)))
+    # The credentials are read per served group: a gateway reads its own store, the head only for its nodes.
+    _run(ctx, nodes, "setpwd", BMC, lambda b, s: b.set_password(s, slot, _login_credentials(ctx)))
 
 
 @ipmi.command()
@@ -180,22 +212,22 @@ def setpwd(ctx: Context, nodes: NodeSet, user_id: int | None) -> None:
 @node_options()
 def immdhcp(ctx: Context, nodes: NodeSet, channel: int | None) -> None:
     """Make the BMCs' LAN interface take its IP address from DHCP."""
-    _run(ctx, nodes, "immdhcp", lambda: ctx.backend(BMC, BACKEND).lan_dhcp(nodes, channel))
+    _run(ctx, nodes, "immdhcp", BMC, lambda b, s: b.lan_dhcp(s, channel))
 
 
 @ipmi.command()
 @node_options()
 def reset(ctx: Context, nodes: NodeSet) -> None:
     """Reset the BMC itself (cold reset); asks first."""
-    _run(ctx, nodes, "cold-reset the BMC of", lambda: ctx.backend(BMC, BACKEND).mc_reset(nodes), always_ask=True,
-         unattended=READ_STDIN)
+    _run(ctx, nodes, "cold-reset the BMC of", BMC, lambda b, s: b.mc_reset(s),
+         always_ask=True, unattended=READ_STDIN)
 
 
 @ipmi.command()
 @node_options()
 def deconnect(ctx: Context, nodes: NodeSet) -> None:
     """Close the serial-over-LAN console session open on each BMC."""
-    _run(ctx, nodes, "deconnect", lambda: ctx.backend(BMC, BACKEND).sol_deactivate(nodes))
+    _run(ctx, nodes, "deconnect", BMC, lambda b, s: b.sol_deactivate(s))
 
 
 # -- verbs that run programs ------------------------------------------------------------
@@ -207,7 +239,8 @@ def deconnect(ctx: Context, nodes: NodeSet) -> None:
 @click.argument("host")
 def connect(host: str, join: bool, force: bool) -> None:
     """Connect to a node's serial console: through conman when [ipmi] conmand is set,
-    else a direct serial-over-LAN session ('!.' leaves it)."""
+    else a direct serial-over-LAN session ('!.' leaves it). Always from this host (an
+    interactive console does not go through gateways)."""
     from clara_ipmi import tools
 
     ctx = clara_context()
@@ -220,7 +253,7 @@ def ping(ctx: Context, nodes: NodeSet) -> None:
     """Check that the nodes answer, with fping."""
     from clara_ipmi import tools
 
-    _run(ctx, nodes, "ping", lambda: tools.ping(nodes))
+    _run(ctx, nodes, "ping", BMC, lambda _b, s: tools.ping(s))
 
 
 @ipmi.command(context_settings={"ignore_unknown_options": True})
@@ -230,7 +263,7 @@ def ssh(ctx: Context, nodes: NodeSet, command: tuple[str, ...]) -> None:
     """Run a command through the SSH interface of the BMCs (ClusterShell, sshpass)."""
     from clara_ipmi import tools
 
-    _run(ctx, nodes, "ssh", lambda: tools.ssh(ctx, nodes, " ".join(command)))
+    _run(ctx, nodes, "ssh", BMC, lambda _b, s: tools.ssh(ctx, s, " ".join(command)))
 
 
 @ipmi.command(context_settings={"ignore_unknown_options": True})
@@ -240,4 +273,4 @@ def command(ctx: Context, nodes: NodeSet, args: tuple[str, ...]) -> None:
     """Run 'ipmitool <args>' against each node's BMC (raw pass-through; password via -E)."""
     from clara_ipmi import tools
 
-    _run(ctx, nodes, "command", lambda: tools.raw_ipmitool(ctx, nodes, args))
+    _run(ctx, nodes, "command", BMC, lambda _b, s: tools.raw_ipmitool(ctx, s, args))

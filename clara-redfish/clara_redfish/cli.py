@@ -6,6 +6,10 @@ clara redfish [--p=<level>] (pxe|disk|dflt|bios) [--once|--persistent] <hostlist
 clara redfish [--p=<level>] (sellist|selclear|getmac|ping) <hostlist>
 clara redfish trust [--replace] <hostlist>
 clara redfish <hostlist> <verb>          (the seed's alternative order)
+
+Every verb goes through :meth:`Context.dispatch`: nodes behind a gateway
+(``[gateways]``) are served by Clara on that gateway, with its own config,
+secrets and known-hosts file; questions and ``--dry-run`` stay on the head.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from ClusterShell.NodeSet import NodeSet
 
 from clara_core.capabilities import BMC, BOOT_DEVICE, POWER, SEL
 from clara_core.cli import PROCEED, NodeGroup, confirm_destructive, dry_run_report, finish, node_options
-from clara_core.protocols import BootDevice, PowerAction
+from clara_core.gateways.route import SERVING
+from clara_core.protocols import BootDevice, PowerAction, PowerBackend
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -46,14 +51,19 @@ def redfish() -> None:
 
 
 def _original_status_lines(ctx: Context, results: Iterator[NodeResult]) -> Iterator[NodeResult]:
-    """``-o original``: the original's ``<bmc> OK: Chassis Power is On`` (Redfish's PowerState)."""
+    """``-o original``: the original's ``<bmc> OK: Chassis Power is On`` (Redfish's PowerState).
+
+    A line already set is kept: the gateway that served the node wrote it with its own BMC names."""
+    from clara_core.output import original_lines
     from clara_redfish.settings import resolver
 
     states = {"on": "On", "off": "Off", "powering on": "PoweringOn", "powering off": "PoweringOff"}
-    from clara_core.output import original_lines
-
     bmcs = resolver(ctx.config.node_settings("redfish"))
-    return original_lines(results, bmcs.host, lambda value: f"Chassis Power is {states.get(value, value)}")
+    for result in results:
+        if result.original:
+            yield result
+        else:
+            yield from original_lines([result], bmcs.host, lambda value: f"Chassis Power is {states.get(value, value)}")
 
 
 def _power(action: PowerAction, name: str, text: str) -> None:
@@ -64,9 +74,16 @@ def _power(action: PowerAction, name: str, text: str) -> None:
             confirm_destructive(ctx, verb, nodes, unattended=PROCEED)  # as the original, in scripts
         if ctx.options.dry_run and action is not PowerAction.STATUS:
             dry_run_report(ctx, verb, {NAME: nodes})
-        results = ctx.backend(POWER, NAME).power(nodes, action)
-        if ctx.options.output == "original" and action is PowerAction.STATUS:
-            results = _original_status_lines(ctx, results)
+        # -o original: lines named by the host that serves the node (a gateway, by its config)
+        lines = action is PowerAction.STATUS and (ctx.options.output == "original" or SERVING.get() is not None)
+
+        def call(backend: PowerBackend, subset: NodeSet) -> Iterator[NodeResult]:
+            states = backend.power(subset, action)
+            return _original_status_lines(ctx, states) if lines else states
+
+        results = ctx.dispatch(POWER, nodes, call, backend=NAME)
+        if action is PowerAction.STATUS and ctx.options.output == "original":
+            results = _original_status_lines(ctx, results)  # the nodes a gateway could not serve
         finish(ctx, results, nodes, f"redfish {name}")
 
     redfish.add_command(click.command(name=name, help=text)(command))
@@ -88,7 +105,7 @@ def _boot(device: BootDevice, name: str, text: str) -> None:
     def command(ctx: Context, nodes: NodeSet, persistent: bool) -> None:
         if ctx.options.dry_run:
             dry_run_report(ctx, f"boot {device.value}", {NAME: nodes})
-        results = ctx.backend(BOOT_DEVICE, NAME).set_boot_device(nodes, device, persistent)
+        results = ctx.dispatch(BOOT_DEVICE, nodes, lambda b, s: b.set_boot_device(s, device, persistent), backend=NAME)
         finish(ctx, results, nodes, f"redfish {name}")
 
     redfish.add_command(click.command(name=name, help=text)(command))
@@ -104,7 +121,7 @@ _boot(BootDevice.DEFAULT, "dflt", "Clear the boot override: boot with the defaul
 @node_options()
 def sellist(ctx: Context, nodes: NodeSet) -> None:
     """Display the entire content of each node's system event log (SEL)."""
-    finish(ctx, ctx.backend(SEL, NAME).sel_list(nodes), nodes, "redfish sellist")
+    finish(ctx, ctx.dispatch(SEL, nodes, lambda b, s: b.sel_list(s), backend=NAME), nodes, "redfish sellist")
 
 
 @redfish.command()
@@ -114,14 +131,14 @@ def selclear(ctx: Context, nodes: NodeSet) -> None:
     confirm_destructive(ctx, "clear the event log of", nodes, unattended=PROCEED)
     if ctx.options.dry_run:
         dry_run_report(ctx, "clear the event log", {NAME: nodes})
-    finish(ctx, ctx.backend(SEL, NAME).sel_clear(nodes), nodes, "redfish selclear")
+    finish(ctx, ctx.dispatch(SEL, nodes, lambda b, s: b.sel_clear(s), backend=NAME), nodes, "redfish selclear")
 
 
 @redfish.command()
 @node_options()
 def getmac(ctx: Context, nodes: NodeSet) -> None:
     """Show the MAC addresses of each node's Ethernet interfaces."""
-    finish(ctx, ctx.backend(BMC, NAME).macs(nodes), nodes, "redfish getmac")
+    finish(ctx, ctx.dispatch(BMC, nodes, lambda b, s: b.macs(s), backend=NAME), nodes, "redfish getmac")
 
 
 @redfish.command()
@@ -132,13 +149,16 @@ def ping(ctx: Context, nodes: NodeSet, bmc: bool) -> None:
     from clara_redfish.ping import ping_results
     from clara_redfish.settings import resolver
 
-    hosts = {node: node for node in nodes}
-    if bmc:
-        settings = ctx.config.node_settings(NAME)
-        bmcs = resolver(settings)  # [redfish] address keys, else [ipmi] prefix/suffix, as targets do
-        hosts = {node: bmcs.host(node) for node in nodes}
     chunk = max(ctx.policy(NAME).parallel, 64)
-    finish(ctx, ping_results(list(nodes), hosts, chunk), nodes, "redfish ping")
+
+    def call(_backend: object, subset: NodeSet) -> Iterator[NodeResult]:
+        hosts = {node: node for node in subset}
+        if bmc:
+            bmcs = resolver(ctx.config.node_settings(NAME))  # [redfish] address keys, else [ipmi] prefix/suffix
+            hosts = {node: bmcs.host(node) for node in subset}
+        return ping_results(list(subset), hosts, chunk)
+
+    finish(ctx, ctx.dispatch(BMC, nodes, call, backend=NAME), nodes, "redfish ping")
 
 
 @redfish.command()
@@ -171,4 +191,5 @@ def trust(ctx: Context, nodes: NodeSet, replace: bool) -> None:
 
     if ctx.options.dry_run:
         dry_run_report(ctx, "pin the BMC certificates of", {NAME: nodes})
-    finish(ctx, pin(ctx, nodes, replace), nodes, "redfish trust")
+    # Pinned where the BMC is reached from: a gateway pins its nodes in its own known-hosts file.
+    finish(ctx, ctx.dispatch(BMC, nodes, lambda _b, s: pin(ctx, s, replace), backend=NAME), nodes, "redfish trust")

@@ -24,6 +24,7 @@ from clara_core.capabilities import BOOT_DEVICE, POWER, SEL
 from clara_core.cli.nodecmd import NOT_SENT, NodeGroup, confirm_destructive, dry_run_report, finish, node_options
 from clara_core.context import Context
 from clara_core.errors import BackendNotFound, Terminated
+from clara_core.gateways.route import plan_nodes
 from clara_core.hookspecs import hookimpl
 from clara_core.protocols import DESTRUCTIVE_POWER_ACTIONS, BootDevice, PowerAction, PowerBackend
 from clara_core.results import NodeResult
@@ -87,22 +88,33 @@ def _power_command(action: PowerAction) -> click.Command:
 
 def dry_run_plan(ctx: Context, verb: str, nodes: NodeSet, waves: Plan) -> None:
     """Print the plan of a sequenced power command (each wave, when it starts, its nodes per
-    backend), then exit 0."""
+    backend, and per gateway for nodes behind one), then exit 0."""
     count = len(waves.waves)
     click.echo(
         f"{verb}: {len(nodes)} node{'s' if len(nodes) != 1 else ''} in {count} wave{'s' if count != 1 else ''}"
         f" ({waves.limits.describe()})"
     )
     for index, wave in enumerate(waves.waves):
-        for backend, subset in sorted(ctx.split_by_backend(POWER, wave).items()):
-            click.echo(f"wave {index + 1} at +{waves.offset(index):g}s: {subset}: would {verb} (backend {backend})")
+        when = f"wave {index + 1} at +{waves.offset(index):g}s"
+        local, shares = plan_nodes(ctx.config, wave)
+        if local:
+            for backend, subset in sorted(ctx.split_by_backend(POWER, local).items()):
+                click.echo(f"{when}: {subset}: would {verb} (backend {backend})")
+        for gateway, share in sorted(shares.items()):
+            click.echo(f"{when}: {share}: would {verb} through gateway {gateway}")
     raise click.exceptions.Exit(0)
 
 
 def check_backends(ctx: Context, nodes: NodeSet) -> None:
-    """Resolve the power backend of every node before the first wave, so that a bad backend
-    name or a backend that fails to start stops the command before anything is sent."""
-    for name in ctx.split_by_backend(POWER, nodes):
+    """Resolve the power backend of every node served here before the first wave, so that a
+    bad backend name or a backend that fails to start stops the command before anything is
+    sent (nodes behind a gateway get theirs there; a bad topology fails here too)."""
+    from clara_core.gateways.route import plan_nodes
+
+    local, _behind_gateways = plan_nodes(ctx.config, nodes)
+    if not local:
+        return
+    for name in ctx.split_by_backend(POWER, local):
         if not name:
             raise BackendNotFound("no power backend configured: set [backends] power")
         ctx.backend(POWER, name)

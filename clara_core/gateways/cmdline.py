@@ -17,8 +17,12 @@ import click
 HEAD_PARAMS = frozenset({"nodes", "parallel", "timeout", "output", "yes", "dry_run", "gateway_fanout"})
 
 #: Last words of commands that only read: a gateway lost half-way through them is
-#: retried on another gateway. Every other command is never sent twice.
-READ_ONLY_VERBS = frozenset({"status", "list", "sellist", "getmac", "show", "health", "sensors", "inventory"})
+#: retried on another gateway. Every other command is never sent twice. The seed's
+#: ``clara ipmi`` / ``clara redfish`` readers are among them (``status``, ``sellist``,
+#: ``getmac``, ``ping``); their ``ssh`` and ``command`` (anything may be run) are not.
+READ_ONLY_VERBS = frozenset(
+    {"status", "list", "sellist", "getmac", "ping", "show", "health", "sensors", "inventory"}
+)
 
 
 def _option_words(param: click.Option, value: Any) -> list[str]:
