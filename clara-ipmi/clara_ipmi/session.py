@@ -42,6 +42,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import socket
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -127,6 +128,20 @@ def _install_workarounds() -> None:
             timedout(self)
 
         pyghmi_session.Session._timedout = _timedout
+        process_pktqueue = pyghmi_session.Session.process_pktqueue
+
+        def _process_pktqueue(self: Any) -> None:
+            # A malformed packet (empty, truncated, garbage) makes pyghmi raise IndexError or
+            # struct.error in whichever thread runs its shared event loop: another node's. The
+            # packet was dequeued before it raised: drop it and go on with the queue.
+            while True:
+                try:
+                    process_pktqueue(self)
+                    return
+                except (IndexError, ValueError, struct.error):
+                    continue
+
+        pyghmi_session.Session.process_pktqueue = _process_pktqueue
         atexit.register(close_all_sessions)
         _hook_installed = True
 
