@@ -30,11 +30,10 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from bench_ipmi import measure
+from benchlib import CLARA, measure
 from clara_lab.ipmisim import start_bmcs, write_ini
 from ClusterShell.NodeSet import NodeSet
 
-CLARA = str(Path(sys.executable).parent / "clara")
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 NET = f"10.{150 + os.getpid() % 50}"
 TAG = f"b{os.getpid() % 100000}"

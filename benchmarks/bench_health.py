@@ -24,9 +24,8 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench_ipmi import CLARA, measure
-from clara_lab.ipmisim import start_bmcs, write_ini
-from ClusterShell.NodeSet import NodeSet
+from benchlib import CLARA, ipmi_lab_env, measure, print_table
+from clara_lab.ipmisim import start_bmcs
 
 
 def main() -> int:
@@ -46,16 +45,8 @@ def main() -> int:
 
 
 def _bench(root: Path, hosts: list[str], port: int, user: str, password: str) -> int:
-    secrets = root / "master_passwd"
-    secrets.write_text(f"IMMUSER={user}\nIMMPASSWORD={password}\n")
-    secrets.chmod(0o600)
     parallel = min(len(hosts), 64)
-    config = write_ini(root / "clara.ini", {
-        "common": {"master_passwd_file": str(secrets)},
-        "ipmi": {"bmc_port": str(port), "parallel": str(parallel), "timeout": "30", "retries": "1"},
-    })
-    nodeset = str(NodeSet.fromlist(hosts))
-    env = dict(os.environ, CLARA_CONFIG=str(config), CLARA_PLUGINS="ipmi", CLARA_LOG_DIR=str(root / "logs"))
+    env, nodeset = ipmi_lab_env(root, hosts, port, user, password, parallel=parallel, timeout=30)
 
     def clara() -> int:
         out = subprocess.run([CLARA, "health", nodeset, "-o", "json"], capture_output=True, text=True, env=env,
@@ -88,13 +79,9 @@ def _bench(root: Path, hosts: list[str], port: int, user: str, password: str) ->
         "ipmitool sdr, 16 workers": (lambda: pool(one_sdr), 3),
         "ipmitool sdr + sel list, 16 w.": (lambda: pool(one_sdr_sel), 3),
     })
-    base_wall, base_cpu, _ = results["clara health"]
     print(f"health over {len(hosts)} simulated BMCs (ipmi_sim, loopback, 12 sensors and a SEL entry each), "
           f"clara parallel={parallel}, contenders in turns, median of 3-5 runs")
-    print(f"{'contender':32} {'answered':>8} {'wall s':>8} {'cpu s':>8} {'wall/clara':>11} {'cpu/clara':>10}")
-    for name, (wall, cpu, answered) in results.items():
-        print(f"{name:32} {answered:>8} {wall:>8.3f} {cpu:>8.3f} {wall / base_wall:>11.2f} "
-              f"{cpu / max(base_cpu, 1e-3):>10.2f}")
+    print_table(results, "clara health")
     return 0
 
 

@@ -15,55 +15,16 @@ and the ratios to clara. Usage: ``python benchmarks/bench_ipmi.py [N]``.
 from __future__ import annotations
 
 import os
-import resource
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from benchlib import CLARA, ipmi_lab_env, measure, print_table, startup
 from clara_lab.ipmisim import start_bmcs, write_ini
 from ClusterShell.NodeSet import NodeSet
-
-CLARA = str(Path(sys.executable).parent / "clara")
-
-
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def measure(contenders: dict[str, tuple[Callable[[], int], int]]) -> dict[str, tuple[float, float, int]]:
-    """Run the contenders in turns (round robin, so that the machine's drift hits them alike),
-    each as many times as asked; per contender: median wall seconds, median child CPU seconds,
-    and how many nodes answered (the fewest of its runs)."""
-    walls: dict[str, list[float]] = {name: [] for name in contenders}
-    cpus: dict[str, list[float]] = {name: [] for name in contenders}
-    answered = dict.fromkeys(contenders, sys.maxsize)
-    for turn in range(max(repeat for _run, repeat in contenders.values())):
-        for name, (run, repeat) in contenders.items():
-            if turn >= repeat:
-                continue
-            cpu0, wall0 = _children_cpu(), time.perf_counter()
-            answered[name] = min(answered[name], run())
-            walls[name].append(time.perf_counter() - wall0)
-            cpus[name].append(_children_cpu() - cpu0)
-    return {name: (statistics.median(walls[name]), statistics.median(cpus[name]), answered[name])
-            for name in contenders}
-
-
-def startup(argv: list[str], repeat: int = 11) -> float:
-    """Median wall seconds of a command that does nothing but start."""
-    walls = []
-    for _ in range(repeat):
-        wall0 = time.perf_counter()
-        subprocess.run(argv, capture_output=True, check=False)
-        walls.append(time.perf_counter() - wall0)
-    return statistics.median(walls)
 
 
 def main() -> int:
@@ -83,19 +44,11 @@ def main() -> int:
 
 
 def _bench(root: Path, hosts: list[str], port: int, user: str, password: str) -> int:
-    secrets = root / "master_passwd"
-    secrets.write_text(f"IMMUSER={user}\nIMMPASSWORD={password}\n")
-    secrets.chmod(0o600)
     parallel = min(len(hosts), 64)
-    config = write_ini(root / "clara.ini", {
-        "common": {"master_passwd_file": str(secrets)},
-        "ipmi": {"bmc_port": str(port), "parallel": str(parallel), "timeout": "20", "retries": "1"},
-    })
-    nodeset = str(NodeSet.fromlist(hosts))
-    env = dict(os.environ, CLARA_CONFIG=str(config), CLARA_PLUGINS="ipmi", CLARA_LOG_DIR=str(root / "logs"))
+    env, nodeset = ipmi_lab_env(root, hosts, port, user, password, parallel=parallel, timeout=20)
 
     pyghmi_config = write_ini(root / "clara-pyghmi.ini", {"ipmi": {"engine": "pyghmi"}})
-    pyghmi_env = dict(env, CLARA_CONFIG=f"{config}:{pyghmi_config}")
+    pyghmi_env = dict(env, CLARA_CONFIG=f"{env['CLARA_CONFIG']}:{pyghmi_config}")
 
     def clara(environment: dict[str, str] = env) -> int:
         out = subprocess.run([CLARA, "power", "status", nodeset], capture_output=True, text=True,
@@ -131,13 +84,9 @@ def _bench(root: Path, hosts: list[str], port: int, user: str, password: str) ->
         "ipmitool -C 3, 16 workers": (ipmitool_pool, 3),
         "ipmipower (FreeIPMI)": (ipmipower, 7),
     })
-    base_wall, base_cpu, _ = results["clara power status"]
     print(f"power status over {len(hosts)} simulated BMCs (ipmi_sim, loopback), clara parallel={parallel}, "
           "contenders in turns, median of 3-7 runs")
-    print(f"{'contender':32} {'answered':>8} {'wall s':>8} {'cpu s':>8} {'wall/clara':>11} {'cpu/clara':>10}")
-    for name, (wall, cpu, answered) in results.items():
-        print(f"{name:32} {answered:>8} {wall:>8.3f} {cpu:>8.3f} {wall / base_wall:>11.2f} "
-              f"{cpu / max(base_cpu, 1e-3):>10.2f}")
+    print_table(results, "clara power status")
     python = startup([sys.executable, "-c", "pass"])
     clara_start = startup([CLARA, "--version"])
     print(f"start-up alone: clara --version {clara_start * 1000:.0f} ms, python -c pass {python * 1000:.0f} ms "

@@ -26,7 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench_ipmi import CLARA, measure
+from benchlib import CLARA, measure
 from clara_lab.ipmisim import start_bmcs, write_ini
 from ClusterShell.NodeSet import NodeSet
 
