@@ -10,6 +10,8 @@ APT_PACKAGES=(
   python3 python3-venv python3-dev gcc pkg-config git
   # BMCs: IPMI simulator and the traditional clients
   openipmi ipmitool freeipmi-tools fping conman sshpass
+  # gateways: the tests put each gateway in its own network namespace (ip netns)
+  iproute2
   # libvirt (libvirt-python builds against libvirt-dev)
   libvirt-dev libvirt-clients libvirt-daemon
   # SLURM

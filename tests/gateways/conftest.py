@@ -57,6 +57,11 @@ def need_root() -> None:
             pytest.skip(f"{tool} not found")
     if not Path(SSHD).exists():
         pytest.skip("sshd not found (openssh-server)")
+    probe = f"clara-probe-{os.getpid()}"
+    made = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True, check=False)
+    if made.returncode != 0:  # a container without CAP_SYS_ADMIN: say so rather than fail every test
+        pytest.skip(f"cannot create a network namespace here: {made.stderr.strip()}")
+    subprocess.run(["ip", "netns", "delete", probe], capture_output=True, check=False)
 
 
 def free_udp_port() -> int:
