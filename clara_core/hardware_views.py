@@ -15,12 +15,12 @@ import fnmatch
 import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from typing import IO, Any
+from typing import IO
 
 from ClusterShell.NodeSet import NodeSet
 
 from clara_core.output import node_order, write_text
-from clara_core.protocols.hardware import Inventory, Level, SensorKind, SensorReading
+from clara_core.protocols.hardware import Inventory, Level, SensorKind, SensorReading, count_line
 from clara_core.results import NodeResult
 
 #: The columns of the sensor table and of its CSV.
@@ -52,17 +52,12 @@ def filter_sensors(results: Iterable[NodeResult], kinds: Sequence[SensorKind],
     narrowed = []
     for result in results:
         if result.ok and (kinds or patterns):
-            kept = [r.as_dict() for r in select_sensors(result, kinds, patterns)]
-            result = NodeResult(result.node, True, _count(kept), data={**result.data, "sensors": kept},
+            chosen = select_sensors(result, kinds, patterns)
+            kept = [r.as_dict() for r in chosen]
+            result = NodeResult(result.node, True, count_line(chosen), data={**result.data, "sensors": kept},
                                 detail=result.detail)
         narrowed.append(result)
     return narrowed
-
-
-def _count(records: list[dict[str, Any]]) -> str:
-    levels = Counter(r.get("level", "ok") for r in records)
-    extra = [f"{levels[lvl]} {lvl}" for lvl in ("critical", "warning", "unknown") if levels[lvl]]
-    return ", ".join([f"{len(records)} sensor{'s' if len(records) != 1 else ''}", *extra])
 
 
 def _threshold(value: float | None) -> str:

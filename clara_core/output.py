@@ -49,7 +49,7 @@ def fold(results: Iterable[NodeResult], whole: NodeSet | None = None) -> list[tu
         (nodes if nodes is not None else NodeSet.fromlist([r.node for r in group]), group[0])
         for nodes, group in zip(sets, members, strict=True)
     ]
-    folded.sort(key=lambda item: (not item[1].ok, _node_key(item[0][0])))
+    folded.sort(key=lambda item: (not item[1].ok, node_order(item[0][0])))
     return folded
 
 
@@ -68,7 +68,7 @@ def write_json(results: Iterable[NodeResult], out: IO[str]) -> None:
     """Print one JSON array, one record per node, sorted by node."""
     import json
 
-    records = [r.as_record() for r in sorted(results, key=lambda r: _node_key(r.node))]
+    records = [r.as_record() for r in sorted(results, key=lambda r: node_order(r.node))]
     json.dump(records, out, indent=2)
     out.write("\n")
 
@@ -76,7 +76,7 @@ def write_json(results: Iterable[NodeResult], out: IO[str]) -> None:
 def write_original(results: Iterable[NodeResult], out: IO[str]) -> None:
     """One line per node, in node order: the plugin's ``original`` line, else
     ``<node> OK: <value>`` or ``<node> ERROR: <reason>``."""
-    for result in sorted(results, key=lambda r: _node_key(r.node)):
+    for result in sorted(results, key=lambda r: node_order(r.node)):
         if result.original:
             out.write(f"{result.original}\n")
         else:
@@ -96,8 +96,6 @@ def node_order(node: str) -> Any:
     """The sort key of a node name in natural order: ``node2`` before ``node10``."""
     return tuple(_natural(node))
 
-
-_node_key = node_order
 
 
 def _natural(text: str) -> Iterator[Any]:

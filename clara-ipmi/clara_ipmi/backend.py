@@ -34,8 +34,15 @@ _BOOT_DEVICES = {BootDevice.PXE: "network", BootDevice.DISK: "hd", BootDevice.BI
                  BootDevice.DEFAULT: "default"}
 #: Boot device selector (parameter 5, data 2, bits 5:2) per device.
 _BOOT_SELECTORS = {BootDevice.PXE: 0x04, BootDevice.DISK: 0x08, BootDevice.BIOS: 0x18, BootDevice.DEFAULT: 0x00}
-#: pyghmi's event severities (pyghmi.constants.Health: a bit mask, Ok 0, Warning 1, Critical 2, Failed 4).
-_SEVERITY = {0: "ok", 1: "warning", 2: "critical", 4: "critical"}
+
+
+def severity_word(severity: int) -> str:
+    """pyghmi's event severity, a bit mask (``pyghmi.constants.Health``: Warning 1, Critical 2,
+    Failed 4), as the word ``clara sel list`` shows: the worst bit set."""
+    if severity & 6:
+        return "critical"
+    return "warning" if severity & 1 else "ok"
+
 
 #: What one node's work does with its session: ``op(cmd, target)``.
 Operation = Callable[[Any, BmcTarget], "NodeResult | str"]
@@ -273,7 +280,7 @@ def sel_entry(event: dict[str, Any]) -> SelEntry:
     return SelEntry(
         id=str(event.get("record_id", "")),
         timestamp=str(event.get("timestamp") or event.get("timecode") or ""),
-        severity=_SEVERITY.get(severity, str(severity)) if isinstance(severity, int) else str(severity or ""),
+        severity=severity_word(severity) if isinstance(severity, int) else str(severity or ""),
         message=" ".join(parts) or "event",
     )
 

@@ -22,15 +22,14 @@ from ClusterShell.NodeSet import NodeSet
 
 from clara_core import NodeResult
 from clara_core.context import Context
-from clara_core.protocols.hardware import Finding, HealthReport, Level
+from clara_core.protocols.hardware import Finding, HealthReport, count_line, event_finding
 from clara_ipmi import hw_inventory, hw_sensors, sdr
 from clara_ipmi.backend import IpmiBackend, make_backend, sel_entry
 from clara_ipmi.session import node_error
 from clara_ipmi.settings import BmcTarget
 
-#: pyghmi's event severities (``pyghmi.constants.Health``) that make a critical SEL finding.
-_CRITICAL_EVENTS = (2, 4)  # Critical, Failed
-_BAD = (Level.WARNING, Level.CRITICAL)
+#: pyghmi's event severity is a bit mask (``pyghmi.constants.Health``): Critical 2, Failed 4.
+_CRITICAL_EVENTS = 2 | 4
 
 
 def raw_call(cmd: Any) -> sdr.RawCall:
@@ -95,7 +94,7 @@ def lend_sdr(cmd: Any, raw: sdr.RawCall, records: list[bytes]) -> None:
 
 
 def _summary(found: hw_sensors.SensorSet, missing: list[str]) -> str:
-    line = hw_sensors.count_line(found.readings)
+    line = count_line(found.readings)
     return f"{line} (missing: {', '.join(missing)})" if not found.readings and missing else line
 
 
@@ -112,7 +111,8 @@ def sel_findings(cmd: Any, target: BmcTarget, since: datetime | None) -> tuple[l
     limit = None if since is None else (since.astimezone().replace(tzinfo=None) if since.tzinfo else since)
     findings = []
     for event in events:
-        if event.get("severity") not in _CRITICAL_EVENTS:
+        severity = event.get("severity")
+        if not isinstance(severity, int) or not severity & _CRITICAL_EVENTS:
             continue
         entry = sel_entry(event)
         if limit is not None:
@@ -121,23 +121,14 @@ def sel_findings(cmd: Any, target: BmcTarget, since: datetime | None) -> tuple[l
                     continue
             except ValueError:
                 continue
-        stamp = f"{entry.timestamp} " if entry.timestamp else ""
-        findings.append(Finding(Level.CRITICAL, f"SEL: {stamp}{entry.message}"))
+        findings.append(event_finding(entry.timestamp, entry.message))
     return findings, []
 
 
 def sensor_findings(found: hw_sensors.SensorSet) -> list[Finding]:
     """A finding per sensor out of its thresholds or in a failed state: ``CPU1 Temp 98 C (upper
     critical 95)``, ``PSU1 Status: failure detected``."""
-    findings = []
-    for r in found.readings:
-        if r.level not in _BAD:
-            continue
-        if r.value is None:
-            findings.append(Finding(r.level, f"{r.name}: {r.state or r.level.value}"))
-        else:
-            findings.append(Finding(r.level, f"{r.name} {r.reading()}" + (f" ({r.state})" if r.state else "")))
-    return findings
+    return [finding for r in found.readings if (finding := r.finding()) is not None]
 
 
 class IpmiHardware:

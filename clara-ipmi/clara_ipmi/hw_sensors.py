@@ -132,13 +132,3 @@ def read_all(raw: sdr.RawCall, sensors: list[sdr.SdrSensor], live_thresholds: bo
             continue
         readings.append(read_one(raw, sensor, live_thresholds))
     return SensorSet(tuple(readings), tuple(skipped))
-
-
-def count_line(readings: tuple[SensorReading, ...]) -> str:
-    """``11 sensors, 1 critical, 2 warning`` (the value of ``sensors``)."""
-    parts = [f"{len(readings)} sensor{'s' if len(readings) != 1 else ''}"]
-    for level in (Level.CRITICAL, Level.WARNING):
-        found = sum(1 for r in readings if r.level is level)
-        if found:
-            parts.append(f"{found} {level.value}")
-    return ", ".join(parts)

@@ -247,11 +247,6 @@ def read_repository(raw: RawCall) -> list[bytes]:
     raise ValueError("the SDR repository kept changing while it was read")
 
 
-def read_sensors(raw: RawCall) -> list[SdrSensor]:
-    """The sensors the SDR repository describes, in its order."""
-    return [sensor for record in read_repository(raw) for sensor in parse_record(record)]
-
-
 @dataclass(frozen=True)
 class Reading:
     """One Get Sensor Reading answer, decoded.

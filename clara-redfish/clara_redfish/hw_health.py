@@ -16,18 +16,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from functools import partial
 
-from clara_core.protocols import Finding, HealthReport, Level, SelEntry
+from clara_core.protocols import Finding, HealthReport, SelEntry, event_finding
 from clara_redfish import hw_sensors, resources
 from clara_redfish.hw_common import Doc, Sources, chassis_of, get_doc, health, link, member_docs, state, text
 from clara_redfish.session import BmcSession
 from clara_redfish.settings import Target
 
-_BAD = (Level.WARNING, Level.CRITICAL)
-
 
 def _component(label: str, doc: Doc) -> Finding | None:
     level = health(doc)
-    if level is None or level not in _BAD or state(doc) == "absent":
+    if level is None or not level.unhealthy or state(doc) == "absent":
         return None
     return Finding(level, f"{label}: {level.value}")
 
@@ -107,8 +105,7 @@ def log_findings(session: BmcSession, system: Doc, target: Target, since: dateti
         created = when(entry)
         if limit is not None and (created is None or created < limit):
             continue
-        stamp = f"{entry.timestamp} " if entry.timestamp else ""
-        found.append(Finding(Level.CRITICAL, f"SEL: {stamp}{entry.message or '(no message)'}"))
+        found.append(event_finding(entry.timestamp, entry.message))
     return found
 
 
@@ -120,11 +117,8 @@ def report(
     sources = Sources()
     for name in sensors.missing:
         sources.lack(name)
-    findings = [
-        Finding(r.level, f"{r.name} {r.reading()}" + (f" ({r.state})" if r.state else ""))
-        for r in sensors.readings if r.level in _BAD
-    ]
-    flagged = {r.name for r in sensors.readings if r.level in _BAD}
+    findings = [finding for r in sensors.readings if (finding := r.finding()) is not None]
+    flagged = {r.name for r in sensors.readings if r.level.unhealthy}
     for finding in components(session, system, sources):
         name = finding.text.rpartition(":")[0]
         if not any(sensor == name or sensor.startswith(name + " ") for sensor in flagged):

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from clara_core.protocols import Level, SensorKind, SensorReading, Thresholds, sensor_reading
+from clara_core.protocols import Level, SensorKind, SensorReading, Thresholds, count_line, sensor_reading
 from clara_redfish import resources
 from clara_redfish.hw_common import (
     Doc,
@@ -64,12 +64,7 @@ class SensorScan:
     def summary(self) -> str:
         """``42 sensors, 1 critical, 2 warning`` (``0 sensors (missing: Thermal, Power)``)."""
         count = len(self.readings)
-        parts = [f"{count} sensor{'' if count == 1 else 's'}"]
-        for level in (Level.CRITICAL, Level.WARNING):
-            found = sum(1 for r in self.readings if r.level is level)
-            if found:
-                parts.append(f"{found} {level.value}")
-        line = ", ".join(parts)
+        line = count_line(self.readings)
         return f"{line} (missing: {', '.join(self.missing)})" if not count and self.missing else line
 
 

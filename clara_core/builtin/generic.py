@@ -24,7 +24,7 @@ from clara_core.capabilities import BOOT_DEVICE, POWER, SEL
 from clara_core.cli.nodecmd import NOT_SENT, NodeGroup, confirm_destructive, dry_run_report, finish, node_options
 from clara_core.context import Context
 from clara_core.errors import BackendNotFound, Terminated
-from clara_core.gateways.route import plan_nodes
+from clara_core.gateways.route import SERVING, plan_nodes
 from clara_core.hookspecs import hookimpl
 from clara_core.protocols import DESTRUCTIVE_POWER_ACTIONS, BootDevice, PowerAction, PowerBackend
 from clara_core.results import NodeResult
@@ -36,9 +36,6 @@ log = logging.getLogger(__name__)
 #: peak together (power on; a hard reset sends every node through POST at once, fans at full
 #: speed, and many BMCs power on a node that was off). off, soft and status are never held back.
 SEQUENCED_ACTIONS: Final = frozenset({PowerAction.ON, PowerAction.REBOOT})
-
-#: The reason given to the nodes of the waves a Ctrl-C (or SIGTERM) left unsent.
-
 
 @click.group(cls=NodeGroup)
 def power() -> None:
@@ -66,7 +63,9 @@ def _power_command(action: PowerAction) -> click.Command:
     def command(ctx: Context, nodes: NodeSet) -> None:
         verb = f"power {action.value}"
         # The limits and groups are read before anything else: a mistake is one line, nothing sent.
-        waves = plan(ctx.config, nodes) if action in SEQUENCED_ACTIONS else None
+        # On a gateway the head has already cut its share into waves: it is sent as it comes.
+        sequenced = action in SEQUENCED_ACTIONS and SERVING.get() is None
+        waves = plan(ctx.config, nodes) if sequenced else None
         if action in DESTRUCTIVE_POWER_ACTIONS:
             confirm_destructive(ctx, verb, nodes)
 
@@ -77,7 +76,7 @@ def _power_command(action: PowerAction) -> click.Command:
             if ctx.options.dry_run:
                 dry_run_plan(ctx, verb, nodes, waves)
             check_backends(ctx, nodes)
-            finish(ctx, run_waves(ctx, waves, call), nodes, verb)
+            finish(ctx, WaveRun(ctx, waves, call), nodes, verb)
             return
         if ctx.options.dry_run and action is not PowerAction.STATUS:
             dry_run_report(ctx, verb, ctx.split_by_backend(POWER, nodes))
@@ -109,8 +108,6 @@ def check_backends(ctx: Context, nodes: NodeSet) -> None:
     """Resolve the power backend of every node served here before the first wave, so that a
     bad backend name or a backend that fails to start stops the command before anything is
     sent (nodes behind a gateway get theirs there; a bad topology fails here too)."""
-    from clara_core.gateways.route import plan_nodes
-
     local, _behind_gateways = plan_nodes(ctx.config, nodes)
     if not local:
         return
@@ -120,38 +117,58 @@ def check_backends(ctx: Context, nodes: NodeSet) -> None:
         ctx.backend(POWER, name)
 
 
-def run_waves(
-    ctx: Context, waves: Plan, call: Callable[[PowerBackend, NodeSet], Iterator[NodeResult]]
-) -> Iterator[NodeResult]:
-    """Send the waves one after the other through :meth:`Context.dispatch`, each when the
-    previous one has answered and ``interval`` seconds have passed; yield every result as it
-    comes (its ``detail`` names its wave).
+class WaveRun:
+    """The results of a sequenced power command: the waves sent one after the other through
+    :meth:`Context.dispatch`, each when the previous one has answered and ``interval`` seconds
+    have passed; every result as it comes (its ``detail`` names its wave).
 
     Ctrl-C or SIGTERM between waves, or while one runs, leaves the later waves unsent: their
-    nodes are yielded as failures (:data:`NOT_SENT`), then the interrupt goes on to
-    :func:`~clara_core.cli.nodecmd.finish`, which marks the nodes of the running wave that had
-    not answered.
+    nodes are yielded as failures (:data:`NOT_SENT`) when the interrupt lands here, and
+    :meth:`unsent` names them to :func:`~clara_core.cli.nodecmd.finish` when it lands there;
+    ``finish`` marks the nodes of the running wave that had not answered.
     """
-    total = len(waves.waves)
-    started = 0
-    try:
-        for index, wave in enumerate(waves.waves):
-            if index and waves.limits.interval:
-                time.sleep(waves.limits.interval)
-            started = index + 1
-            log.info("wave %d of %d: %s (%d nodes)", started, total, wave, len(wave))
-            stream = ctx.dispatch(POWER, wave, call)
-            try:
-                for result in stream:
-                    yield result.with_detail(wave=started)
-            finally:
-                if isinstance(stream, Generator):  # its backends' sessions closed, even when interrupted
-                    stream.close()
-    except (KeyboardInterrupt, Terminated):
-        for number, wave in enumerate(waves.waves[started:], start=started + 1):
-            for node in wave:
+
+    def __init__(self, ctx: Context, waves: Plan,
+                 call: Callable[[PowerBackend, NodeSet], Iterator[NodeResult]]) -> None:
+        self.waves = waves
+        self.started = 0  # how many waves were sent (the last one may still be running)
+        self._results = self._run(ctx, call)
+
+    def __iter__(self) -> WaveRun:
+        return self
+
+    def __next__(self) -> NodeResult:
+        return next(self._results)
+
+    def close(self) -> None:
+        """Stop: the running wave's backends close their sessions; no later wave is sent."""
+        self._results.close()
+
+    def unsent(self) -> dict[str, int]:
+        """The nodes of the waves not sent yet, each with its wave's number."""
+        return {node: number for number, wave in enumerate(self.waves.waves[self.started:], start=self.started + 1)
+                for node in wave}
+
+    def _run(self, ctx: Context, call: Callable[[PowerBackend, NodeSet], Iterator[NodeResult]]
+             ) -> Generator[NodeResult, None, None]:
+        total = len(self.waves.waves)
+        try:
+            for index, wave in enumerate(self.waves.waves):
+                if index and self.waves.limits.interval:
+                    time.sleep(self.waves.limits.interval)
+                self.started = index + 1
+                log.info("wave %d of %d: %s (%d nodes)", self.started, total, wave, len(wave))
+                stream = ctx.dispatch(POWER, wave, call)
+                try:
+                    for result in stream:
+                        yield result.with_detail(wave=self.started)
+                finally:
+                    if isinstance(stream, Generator):  # its backends' sessions closed, even when interrupted
+                        stream.close()
+        except (KeyboardInterrupt, Terminated):
+            for node, number in self.unsent().items():
                 yield NodeResult.failure(node, NOT_SENT, detail={"wave": number})
-        raise
+            raise
 
 
 for _action in PowerAction:

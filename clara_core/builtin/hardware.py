@@ -16,20 +16,23 @@ from ClusterShell.NodeSet import NodeSet
 from clara_core.capabilities import HARDWARE
 from clara_core.cli.nodecmd import dry_run_report, finish, node_options
 from clara_core.context import Context
-from clara_core.errors import UsageError
+from clara_core.errors import ConfigError, UsageError
 from clara_core.hookspecs import hookimpl
-from clara_core.output import OUTPUT_FORMATS, report
+from clara_core.output import report
 from clara_core.protocols.hardware import Level, SensorKind
 from clara_core.results import NodeResult
 
-#: ``-o`` of the commands with a table of their own.
-TABLE_FORMATS = (*OUTPUT_FORMATS, "csv")
+#: ``-o`` of the new commands: no ``original`` (the original Clara had none of them); ``csv``
+#: where there is a table.
+VERDICT_FORMATS = ("text", "json")
+TABLE_FORMATS = ("text", "json", "csv")
 _AGO_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
-def parse_since(text: str | None, now: datetime | None = None) -> datetime | None:
+def parse_since(text: str | None, now: datetime | None = None, where: str = "--since") -> datetime | None:
     """``--since``: an ISO date or time (``2026-12-01``, ``2026-12-01T08:00``, UTC when no zone is
-    given) or an age (``30m``, ``24h``, ``7d``, ``2w``); ``None`` or "" means every entry."""
+    given) or an age (``30m``, ``24h``, ``7d``, ``2w``); ``None`` or "" means every entry.
+    ``where`` names the source in the error (the option, or the config key)."""
     if not text:
         return None
     value = text.strip()
@@ -39,7 +42,7 @@ def parse_since(text: str | None, now: datetime | None = None) -> datetime | Non
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise UsageError(f"--since: expected a date (2026-12-01), a time (2026-12-01T08:00) or an age"
+        raise UsageError(f"{where}: expected a date (2026-12-01), a time (2026-12-01T08:00) or an age"
                          f" (30m, 24h, 7d, 2w), got {text!r}") from None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
@@ -48,7 +51,7 @@ def parse_since(text: str | None, now: datetime | None = None) -> datetime | Non
 @click.option("--since", metavar="WHEN",
               help="Count critical event-log entries from then on: a date, a time or an age (24h, 7d). "
                    "Default: [health] since, else every entry.")
-@node_options()
+@node_options(formats=VERDICT_FORMATS)
 def health(ctx: Context, nodes: NodeSet, since: str | None) -> None:
     """One verdict per node: ok, warning or critical, with the reasons.
 
@@ -60,7 +63,13 @@ def health(ctx: Context, nodes: NodeSet, since: str | None) -> None:
     clara health node[1-998]
     clara health --since 24h -o json node[1-40]
     """
-    moment = parse_since(since if since is not None else ctx.config.get("health", "since", default=""))
+    if since is not None:
+        moment = parse_since(since)
+    else:
+        try:
+            moment = parse_since(ctx.config.get("health", "since", default=""), where="[health] since")
+        except UsageError as exc:
+            raise ConfigError(str(exc)) from None
     if ctx.options.dry_run:
         dry_run_report(ctx, "read the health of", ctx.split_by_backend(HARDWARE, nodes))
 
@@ -68,7 +77,7 @@ def health(ctx: Context, nodes: NodeSet, since: str | None) -> None:
         code = report(results, ctx.options.output, whole=whole)
         unhealthy = any((r.data.get("health") or {}).get("level", Level.OK.value) != Level.OK.value
                         for r in results if r.ok)
-        return 1 if code or (unhealthy and ctx.options.output != "original") else code
+        return 1 if code or unhealthy else 0
 
     finish(ctx, ctx.dispatch(HARDWARE, nodes, lambda backend, subset: backend.health(subset, moment)),
            nodes, "health", render)
@@ -119,6 +128,8 @@ def inventory(ctx: Context, nodes: NodeSet, diff: bool, full: bool) -> None:
     """
     from clara_core.hardware_views import write_inventory, write_inventory_diff
 
+    if diff and ctx.options.output == "csv":
+        raise UsageError("inventory --diff: -o csv has no meaning here (text or json)")
     if ctx.options.dry_run:
         dry_run_report(ctx, "read the inventory of", ctx.split_by_backend(HARDWARE, nodes))
 

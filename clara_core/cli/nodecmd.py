@@ -291,13 +291,18 @@ def finish(
             with contextlib.suppress(Exception, KeyboardInterrupt):
                 close()
         seen = {r.node for r in done}
+        answered = len({r.node for r in done if r.ok or r.error != NOT_SENT})
+        # Work that never started some nodes says which (``unsent()``: node -> its wave): those
+        # are "not sent", not "may or may not have reached it".
+        never_sent: dict[str, int] = getattr(results, "unsent", dict)()
         if whole is not None:
-            done += [NodeResult.failure(node, INTERRUPTED) for node in whole if node not in seen]
+            done += [NodeResult.failure(node, NOT_SENT, detail={"wave": never_sent[node]}) if node in never_sent
+                     else NodeResult.failure(node, INTERRUPTED) for node in whole if node not in seen]
         render(done, whole)
         signum = exc.signum if isinstance(exc, Terminated) else 2
         how = f"terminated by {exc}" if isinstance(exc, Terminated) else "interrupted"
         unsent = sum(1 for r in done if not r.ok and r.error == NOT_SENT)
         tail = f", {unsent} not sent" if unsent else ""
-        click.echo(f"clara: {how}: {len(seen) - unsent} of {count} nodes answered{tail}", err=True)
+        click.echo(f"clara: {how}: {answered} of {count} nodes answered{tail}", err=True)
         raise click.exceptions.Exit(128 + signum) from None
     raise click.exceptions.Exit(render(done, whole))

@@ -88,11 +88,21 @@ def _serve(root: click.Context, stdin: IO[str], say: Callable[[str], None],
         return 0
     say(message_line("accepted", {"clara": clara_version(), "host": socket.gethostname()}))
     argv = [request.nodes if word is None else word for word in request.argv]
-    log.info("gateway-serve: serving %s as %s: clara %s", request.nodes, request.root or "?",
-             " ".join(word for word in request.argv if word is not None))
+    log.info("gateway-serve: serving %s as %s: clara %s", request.nodes, request.root or "?", _verb(request.argv))
     code = _run(root, argv, lambda result: say(result_line(result)), request.root, say)
     say(message_line("end", code))
     return code
+
+
+def _verb(argv: list[str | None]) -> str:
+    """The command's words up to its nodes or its first option (``ipmi status``), for the log:
+    what follows may be a secret (``clara ipmi command NODES user set password 2 ...``)."""
+    words = []
+    for word in argv:
+        if word is None or word.startswith("-"):
+            break
+        words.append(word)
+    return " ".join(words) + " ..."
 
 
 def _run(root: click.Context, argv: list[str], sink: Callable[[NodeResult], None], name: str,

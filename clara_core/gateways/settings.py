@@ -98,6 +98,11 @@ def load_settings(config: Config, fanout: int | None = None) -> GatewaySettings 
     head = config.get("gateways", "head", default="").strip() or socket.gethostname().split(".")[0]
     if fanout is None:
         fanout = GATEWAY_FANOUT.get(config, "gateways", "fanout", DEFAULT_FANOUT)
+    for key in ("ssh_path", "ssh_options"):  # ClusterShell splits them as a shell would, in its workers
+        try:
+            shlex.split(config.get("gateways", key, default=""))
+        except ValueError as exc:
+            raise ConfigError(f"[gateways] {key}: {exc} (quote as a shell would)") from None
     return GatewaySettings(
         topology=path,
         head=head,

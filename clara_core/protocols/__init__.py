@@ -57,6 +57,8 @@ if TYPE_CHECKING:
         SensorKind,
         SensorReading,
         Thresholds,
+        count_line,
+        event_finding,
         sensor_reading,
     )
     from clara_core.protocols.images import BootstrapRequest, ImageBuilderBackend
@@ -78,7 +80,7 @@ _EXPORTS = {
     "ConsoleBackend": "console",
     "Finding": "hardware", "HardwareBackend": "hardware", "HealthReport": "hardware", "Inventory": "hardware",
     "Level": "hardware", "Nic": "hardware", "SensorKind": "hardware", "SensorReading": "hardware",
-    "Thresholds": "hardware", "sensor_reading": "hardware",
+    "Thresholds": "hardware", "sensor_reading": "hardware", "count_line": "hardware", "event_finding": "hardware",
     "BootstrapRequest": "images", "ImageBuilderBackend": "images",
     "MirrorBackend": "packages", "PackageBuilderBackend": "packages", "PackageEntry": "packages",
     "PackageRepoBackend": "packages",
@@ -119,6 +121,8 @@ __all__ = [
     "Thresholds",
     "VmInfo",
     "VolumeInfo",
+    "count_line",
+    "event_finding",
     "sensor_reading",
 ]
 

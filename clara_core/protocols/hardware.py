@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -40,6 +40,11 @@ class Level(enum.StrEnum):
     WARNING = "warning"
     CRITICAL = "critical"
     UNKNOWN = "unknown"
+
+    @property
+    def unhealthy(self) -> bool:
+        """``warning`` or ``critical``: a reason for ``clara health``."""
+        return self in (Level.WARNING, Level.CRITICAL)
 
     @property
     def rank(self) -> int:
@@ -103,6 +108,16 @@ class SensorReading:
         """The value with its unit (``98 C``), or ``n/a``."""
         return "n/a" if self.value is None else f"{_number(self.value)} {self.unit}".strip()
 
+    def finding(self) -> Finding | None:
+        """The reason this sensor gives ``clara health``, when it is ``warning`` or ``critical``:
+        ``CPU1 Temp 98 C (upper critical 95)``, or ``PSU1 Status: failure detected`` without
+        a value; ``None`` otherwise (``ok`` and ``unknown`` make no reason)."""
+        if not self.level.unhealthy:
+            return None
+        if self.value is None:
+            return Finding(self.level, f"{self.name}: {self.state or self.level.value}")
+        return Finding(self.level, f"{self.name} {self.reading()}" + (f" ({self.state})" if self.state else ""))
+
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready record (``-o json``, gateways)."""
         record = asdict(self)
@@ -137,6 +152,22 @@ def sensor_reading(
     elif bmc_level is not None and bmc_level.rank > level.rank and bmc_level is not Level.UNKNOWN:
         level, state = bmc_level, f"BMC reports {bmc_level.value}"
     return SensorReading(name, kind, value, unit, limits, level, state)
+
+
+def count_line(readings: Sequence[SensorReading]) -> str:
+    """``42 sensors, 1 critical, 2 warning``: the value of a node's ``sensors`` result."""
+    parts = [f"{len(readings)} sensor{'s' if len(readings) != 1 else ''}"]
+    for level in (Level.CRITICAL, Level.WARNING):
+        found = sum(1 for r in readings if r.level is level)
+        if found:
+            parts.append(f"{found} {level.value}")
+    return ", ".join(parts)
+
+
+def event_finding(timestamp: str, message: str) -> Finding:
+    """The reason a critical event-log entry gives ``clara health``: ``SEL: <time> <message>``."""
+    stamp = f"{timestamp} " if timestamp else ""
+    return Finding(Level.CRITICAL, f"SEL: {stamp}{message or '(no message)'}")
 
 
 @dataclass(frozen=True)

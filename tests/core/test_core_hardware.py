@@ -10,7 +10,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -160,3 +163,15 @@ def test_inventory_alike_exits_zero_and_round_trips() -> None:
     full = io.StringIO()
     assert write_inventory(results, "text", full, full=True) == 0
     assert "  BIOS: 2.3.1" in full.getvalue() and "  memory: 262144 MiB in 16 DIMMs" in full.getvalue()
+
+
+def test_health_refuses_a_bad_since_in_config_and_formats_it_has_not(
+        run_clara: Callable[..., Any], clara_config: Callable[..., Path]) -> None:
+    clara_config({"health": {"since": "yesterday"}})
+    bad = run_clara("health", "node1")
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+    assert "[health] since: expected a date" in bad.stderr
+    assert run_clara("health", "-o", "original", "node1").returncode == 2
+    clara_config({"common": {}})
+    diff = run_clara("inventory", "--diff", "-o", "csv", "node1")
+    assert diff.returncode == 2 and "inventory --diff: -o csv" in diff.stderr
