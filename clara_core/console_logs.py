@@ -1,4 +1,4 @@
-"""Per-node console log files: written with size-based rotation, then read back.
+"""Writing the per-node console log files: settings, size-based rotation, one writer per file.
 
 ``clara console log`` appends what each node's console prints to
 ``<logdir>/<node>.log`` (``[console] logdir``, default
@@ -8,7 +8,9 @@ shift to ``.2``...) and only ``keep`` old files stay. Each file is written by
 one command at a time (:func:`clara_core.locks.exclusive`); lines may be
 stamped with the time they arrived (``timestamps = yes``).
 
-``clara console tail`` and ``grep`` read the same files, oldest first.
+:func:`log_consoles` drives the writing: one thread per node follows the
+node's backend stream into its file. Reading the files back (``clara console
+tail`` and ``grep``) is :mod:`clara_core.console_reading`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ import os
 import re
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -274,103 +275,3 @@ def _join(thread: threading.Thread) -> None:
         with contextlib.suppress(KeyboardInterrupt):
             thread.join()
 
-
-# -- reading -------------------------------------------------------------------
-
-
-def text_lines(data: bytes) -> list[str]:
-    """``data`` cut at each ``\\n`` as text lines (UTF-8, bad bytes replaced, the ``\\r`` of
-    ``\\r\\n`` dropped)."""
-    return [line.removesuffix("\r") for line in data.decode("utf-8", errors="replace").split("\n")]
-
-
-def last_lines(files: list[Path], count: int, end: int | None = None) -> list[str]:
-    """The last ``count`` lines of ``files`` read in order (as one stream); ``end``: read the
-    last file only up to that offset."""
-    kept: deque[str] = deque(maxlen=count)
-    for line in read_lines(files, end):
-        kept.append(line)
-    return list(kept) if count else []
-
-
-def read_lines(files: list[Path], end: int | None = None) -> Iterator[str]:
-    """Every line of ``files`` in order (the last one up to ``end`` when given); a line cut by
-    a rotation is joined again."""
-    pending = b""
-    for index, path in enumerate(files):
-        try:
-            with path.open("rb") as handle:
-                data = handle.read(end if end is not None and index == len(files) - 1 else -1)
-        except FileNotFoundError:
-            continue  # rotated away while reading
-        except OSError as exc:
-            raise ClaraError(f"cannot read {path}: {exc.strerror or exc}") from None
-        pending += data
-        head, sep, pending = pending.rpartition(b"\n")
-        if sep:
-            yield from text_lines(head)
-    if pending:
-        yield from text_lines(pending)
-
-
-def grep_lines(files: list[Path], pattern: re.Pattern[str]) -> Iterator[str]:
-    """The lines of ``files`` that ``pattern`` matches (anywhere in the line)."""
-    return (line for line in read_lines(files) if pattern.search(line))
-
-
-class FileFollower:
-    """Reads what is appended to one node's current log, across rotations (``tail -f``).
-
-    The file is kept open: after a rotation, what the old file got last is read from it
-    before the new file is read from its start. A file rotated away twice between two
-    looks (one complete file of ``max_size``) is not seen.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._handle: IO[bytes] | None = None
-        self._inode: int | None = None
-        self._pending = b""
-        #: Where the next read starts in the current file (its size when the follower was made).
-        self.offset = 0
-        self._reopen(at_end=True)
-
-    def _reopen(self, at_end: bool) -> None:
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
-        try:
-            self._handle = self.path.open("rb")
-        except FileNotFoundError:
-            self._inode, self.offset = None, 0
-            return
-        info = os.fstat(self._handle.fileno())
-        self._inode = info.st_ino
-        self.offset = info.st_size if at_end else 0
-        self._handle.seek(self.offset)
-
-    def _read(self) -> bytes:
-        if self._handle is None:
-            return b""
-        data = self._handle.read()
-        self.offset += len(data)
-        return data
-
-    def new_lines(self) -> list[str]:
-        """The complete lines written since the last call."""
-        data = self._read()
-        try:
-            info = self.path.stat()
-        except FileNotFoundError:
-            info = None
-        if info is not None and (info.st_ino != self._inode or info.st_size < self.offset):
-            self._reopen(at_end=False)  # rotated (or truncated): the new file from its start
-            data += self._read()
-        head, sep, self._pending = (self._pending + data).rpartition(b"\n")
-        return text_lines(head) if sep else []
-
-    def close(self) -> None:
-        """Close the file."""
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None

@@ -27,7 +27,7 @@ import subprocess
 import threading
 from collections.abc import Generator, Iterator
 
-from clara_core import ClaraError
+from clara_core import ClaraError, children
 from clara_core.context import Context
 from clara_ipmi.settings import SECTION
 from clara_ipmi.tools import DEFAULT_CONMAN_PORT, jump_setting, require
@@ -88,24 +88,27 @@ class ConmanConsole:
         finally:
             os.close(slave)
         got = False
-        try:
-            while not stop.is_set():
-                ready, _, _ = select.select([master], [], [], WAKE)
-                if not ready:
-                    if proc.poll() is not None:
+        # tracked: killed if Clara leaves abnormally (the client runs in its own session,
+        # out of reach of the terminal's signals); the normal end is _end's SIGTERM
+        with children.tracked(proc):
+            try:
+                while not stop.is_set():
+                    ready, _, _ = select.select([master], [], [], WAKE)
+                    if not ready:
+                        if proc.poll() is not None:
+                            break
+                        continue
+                    try:
+                        data = os.read(master, 65536)
+                    except OSError:  # EIO: the client closed its terminal (it has ended)
                         break
-                    continue
-                try:
-                    data = os.read(master, 65536)
-                except OSError:  # EIO: the client closed its terminal (it has ended)
-                    break
-                if not data:
-                    break
-                got = True
-                yield data
-        finally:
-            _end(proc)
-            os.close(master)
+                    if not data:
+                        break
+                    got = True
+                    yield data
+            finally:
+                _end(proc)
+                os.close(master)
         stderr = proc.stderr.read().decode(errors="replace") if proc.stderr is not None else ""
         if proc.stderr is not None:
             proc.stderr.close()

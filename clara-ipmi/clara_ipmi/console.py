@@ -10,8 +10,9 @@ pyghmi runs its sessions from one event loop; a single daemon thread, the
 *pump*, turns it while any console is open, and each console hands what it
 receives to its node's queue. A session that drops (BMC reset, network, SOL
 taken over) is opened again every ``[console] reconnect`` seconds (10) until
-the command stops; a console that cannot be opened the first time is a
-:class:`~clara_core.ClaraError` for that node only.
+the command stops, whatever failed (a pyghmi or socket error included: the
+session is logged out first); a console that cannot be opened the first time
+is a :class:`~clara_core.ClaraError` for that node only.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 
 from clara_core import ClaraError, NodeError
 from clara_core.context import Context
-from clara_ipmi.session import close_command, open_command
+from clara_ipmi.session import close_command, node_error, open_command
 from clara_ipmi.settings import SECTION, BmcTarget, Targets
 
 log = logging.getLogger("clara_ipmi")
@@ -148,11 +149,12 @@ class SolConsole:
                 session = _SolSession(target, self.user, self.password)
                 try:
                     session.open()
-                except NodeError as exc:
-                    session.close()
+                except Exception as exc:  # NodeError, or pyghmi's own (IpmiException, socket errors)
+                    session.close()  # logged out whatever failed: no session left on the BMC
+                    error = node_error(exc, target)
                     if not opened:
-                        raise ClaraError(f"SOL: {exc}") from None
-                    log.warning("%s: console: cannot reopen SOL (%s); again in %gs", node, exc, self.reconnect)
+                        raise ClaraError(f"SOL: {error}") from None
+                    log.warning("%s: console: cannot reopen SOL (%s); again in %gs", node, error, self.reconnect)
                     stop.wait(self.reconnect)
                     continue
                 opened = True

@@ -4,7 +4,9 @@
 streams (``[backends] console``: ``ipmi`` for serial over LAN, ``conman`` for
 the consoles a conmand holds); ``tail`` and ``grep`` read those files and need
 no backend. The files, their rotation and locking are
-:mod:`clara_core.console_logs`; the keys are in ``docs/console.md``.
+:mod:`clara_core.console_logs`, reading them back :mod:`clara_core.console_reading`;
+the keys are in ``docs/console.md``. ``log`` runs on the host that reaches the
+BMCs: nodes behind a gateway of the topology are refused, never contacted.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from clara_core.cli.app import current_app
 from clara_core.cli.complete import complete_nodes
 from clara_core.cli.nodecmd import BoundedNumber, NodeGroup, dry_run_report, node_options
 from clara_core.config import Config, DurationRule, WholeNumberRule
-from clara_core.console_logs import FileFollower, LogSettings, Stream, grep_lines, last_lines, log_consoles
+from clara_core.console_logs import LogSettings, Stream, log_consoles
+from clara_core.console_reading import FileFollower, grep_lines, last_lines
 from clara_core.context import Context
 from clara_core.errors import ClaraError, Terminated, UsageError
+from clara_core.gateways.route import plan_nodes
 from clara_core.hookspecs import hookimpl
 from clara_core.nodes import parse_nodeset
 from clara_core.output import report
@@ -71,6 +75,17 @@ def _streams(ctx: Context, nodes: NodeSet) -> tuple[dict[str, Stream], list[Node
     return streams, failed
 
 
+def _refuse_gateways(ctx: Context, nodes: NodeSet) -> None:
+    """A :class:`ClaraError` when some of ``nodes`` sit behind a gateway of the topology: their
+    logs belong on the gateway, which reaches their BMCs (``clara console log`` run there)."""
+    _local, by_gateway = plan_nodes(ctx.config, nodes)
+    if by_gateway:
+        behind = NodeSet.fromlist(by_gateway.values())
+        gateways = NodeSet.fromlist(by_gateway)
+        raise ClaraError(f"console log: {behind} behind gateway {gateways}: run clara console log on the gateway "
+                         "(console logs are kept on the host that reaches the BMCs)")
+
+
 @console.command(name="log")
 @click.option("--duration", type=BoundedNumber(DURATION), metavar="SECONDS",
               help="Stop after this long (30, 10m, 2h); default: until Ctrl-C or SIGTERM.")
@@ -80,8 +95,10 @@ def log_command(ctx: Context, nodes: NodeSet, duration: float | None) -> None:
 
     A node whose console cannot be opened or whose log cannot be written is
     reported on one line; the others go on. At the end, one line per outcome.
+    Nodes behind a gateway are refused: run this command on the gateway.
     """
     settings = {node: LogSettings.of(ctx.config, node) for node in nodes}  # config errors before any work
+    _refuse_gateways(ctx, nodes)
     if ctx.options.dry_run:
         dry_run_report(ctx, "log the console of", ctx.split_by_backend(CONSOLE, nodes))
     streams, failed = _streams(ctx, nodes)
@@ -119,23 +136,38 @@ def tail(nodes: str, count: int, follow: bool) -> None:
     config = current_app().config
     node_set = _parse_nodes(config, nodes)
     settings, missing = _files(config, node_set, "tail")
-    # followed from where the last lines end: nothing written meanwhile is lost or shown twice
-    followers = {node: FileFollower(where.path(node)) for node, where in settings.items()}
-    for node, where in settings.items():
-        files = where.files(node)
-        end = followers[node].offset if files and files[-1] == where.path(node) else None
-        for line in last_lines(files, count, end):
-            click.echo(f"{node}: {line}")
-    if follow:
-        stop = threading.Event()
-        try:
-            while not stop.wait(POLL):
-                for node, follower in followers.items():
-                    for line in follower.new_lines():
-                        click.echo(f"{node}: {line}")
-        except (KeyboardInterrupt, Terminated):
-            pass  # the usual end of -f
+    if not follow:
+        for node, where in settings.items():  # each file opened, read from its end and closed
+            for line in last_lines(where.files(node), count):
+                click.echo(f"{node}: {line}")
+        raise click.exceptions.Exit(1 if missing else 0)
+    followers: dict[str, FileFollower] = {}
+    try:
+        # followed from where the last lines end: nothing written meanwhile is lost or shown twice
+        for node, where in settings.items():
+            followers[node] = FileFollower(where.path(node))
+        for node, where in settings.items():
+            files = where.files(node)
+            end = followers[node].offset if files and files[-1] == where.path(node) else None
+            for line in last_lines(files, count, end):
+                click.echo(f"{node}: {line}")
+        _follow(followers)
+    finally:
+        for follower in followers.values():
+            follower.close()
     raise click.exceptions.Exit(1 if missing else 0)
+
+
+def _follow(followers: dict[str, FileFollower]) -> None:
+    """Print the new lines of every follower until Ctrl-C or SIGTERM."""
+    stop = threading.Event()
+    try:
+        while not stop.wait(POLL):
+            for node, follower in followers.items():
+                for line in follower.new_lines():
+                    click.echo(f"{node}: {line}")
+    except (KeyboardInterrupt, Terminated):
+        pass  # the usual end of -f
 
 
 @console.command(name="grep")

@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import threading
+import time
+from collections.abc import Generator
+from pathlib import Path
+
 import pytest
-from conftest import ConmanLab, ConsoleEnv
+from clara_ipmi.conman_console import ConmanConsole
+from conftest import PATIENCE, ConmanLab, ConsoleEnv
+
+from clara_core import children
 
 pytestmark = pytest.mark.slow
 
@@ -77,3 +87,43 @@ def test_a_restarted_conmand_is_joined_again(conman_lab: ConmanLab, console_env:
     text = console_env.text("node001")
     assert text.count("<ConMan> Connection to console [node001] opened.") == 2
     assert "terminated by server" in text
+
+
+def _child_state(pid: int) -> str:
+    """The state letter of process ``pid`` (``Z``: ended, not yet reaped), or ``gone``."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return "gone"
+
+
+def test_the_conman_client_is_killed_when_clara_leaves(conman_lab: ConmanLab) -> None:
+    conman = shutil.which("conman")
+    assert conman is not None
+    backend = ConmanConsole([conman, "-Q", "-m", "-d", f"127.0.0.1:{conman_lab.port}"], reconnect=1)
+    stop = threading.Event()
+    stream = backend.follow("node000", stop)
+    assert isinstance(stream, Generator)
+    try:
+        assert b"<ConMan> Connection to console [node000] opened." in next(stream)
+        clients = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _parent_and_name(p) == (os.getpid(),
+                                                                                                   "conman")]
+        assert len(clients) == 1
+        pid = int(clients[0].name)
+        children.kill_all()  # what the atexit handler does when Clara leaves abnormally
+        deadline = time.monotonic() + PATIENCE
+        while _child_state(pid) not in ("Z", "gone"):
+            assert time.monotonic() < deadline, "conman -m still running after Clara left"
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        stream.close()
+
+
+def _parent_and_name(proc: Path) -> tuple[int, str] | None:
+    try:
+        stat = (proc / "stat").read_text()
+    except OSError:
+        return None
+    name, rest = stat.split("(", 1)[1].rsplit(")", 1)
+    return int(rest.split()[1]), name

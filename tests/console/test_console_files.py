@@ -1,13 +1,14 @@
 """The console log files (rotation, stamps, locks) and ``clara console tail``/``grep`` over several nodes.
 
 The files are written by :class:`clara_core.console_logs.NodeLog`, as ``clara console log`` writes them;
-``tail`` and ``grep`` are the real ``clara`` command.
+read back by :mod:`clara_core.console_reading`; ``tail``, ``grep`` and ``log`` are the real ``clara`` command.
 """
 
 from __future__ import annotations
 
 import queue
 import re
+import resource
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -16,8 +17,10 @@ from pathlib import Path
 import pytest
 from conftest import CLARA, PATIENCE, ConsoleEnv
 
+from clara_core import console_reading
 from clara_core.config import Config
 from clara_core.console_logs import LogSettings, NodeLog, log_consoles, parse_size
+from clara_core.console_reading import last_lines, read_lines
 from clara_core.errors import ClaraError, ConfigError
 from clara_core.locks import LockedError
 
@@ -188,3 +191,66 @@ def test_tail_follow_prints_new_lines_across_a_rotation(three_logs: ConsoleEnv) 
         proc.terminate()
         proc.communicate(timeout=PATIENCE)
     assert proc.returncode == 0
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 5, 79, 80, 81, 400])
+def test_last_lines_read_backwards_match_the_whole_stream(logdir: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          count: int) -> None:
+    _fill(logdir, "n1", [f"line {i:02d} " + "\u00e9" * (i % 7) + " ." * 20 for i in range(80)], max_size=1024, keep=5)
+    with NodeLog("n1", _settings(logdir, max_size=1024, keep=5)) as log:
+        log.write(b"no newline yet")
+    files = _settings(logdir, keep=5).files("n1")
+    assert len(files) > 2
+    monkeypatch.setattr(console_reading, "BLOCK", 7)  # many blocks, lines and characters cut between them
+    whole = list(read_lines(files))
+    assert last_lines(files, count) == (whole[-count:] if count else [])
+    end = files[-1].stat().st_size - len("no newline yet")
+    assert last_lines(files, count, end) == (whole[:-1][-count:] if count else [])
+
+
+#: The open files allowed to ``clara console tail`` below: fewer than the nodes it reads.
+FD_LIMIT = 48
+MANY = 120
+
+
+def _low_fd_limit() -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (FD_LIMIT, FD_LIMIT))
+
+
+@pytest.fixture
+def many_logs(console_env: ConsoleEnv) -> ConsoleEnv:
+    """``MANY`` nodes n001... with a short log each."""
+    for i in range(1, MANY + 1):
+        _fill(console_env.logdir, f"n{i:03d}", [f"n{i:03d} boot", f"n{i:03d} login: "])
+    return console_env
+
+
+def _tail_low_limit(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([CLARA, "console", "tail", f"n[001-{MANY:03d}]", *args], capture_output=True, text=True,
+                          timeout=PATIENCE, stdin=subprocess.DEVNULL, preexec_fn=_low_fd_limit)
+
+
+def test_tail_of_more_nodes_than_open_files_allowed(many_logs: ConsoleEnv) -> None:
+    done = _tail_low_limit("-n", "1")
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.splitlines() == [f"n{i:03d}: n{i:03d} login: " for i in range(1, MANY + 1)]
+
+
+def test_tail_follow_of_too_many_nodes_is_one_line(many_logs: ConsoleEnv) -> None:
+    done = _tail_low_limit("-n", "1", "-f")
+    assert done.returncode == 1 and done.stdout == "", done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "Too many open files (follow fewer nodes, or raise ulimit -n)" in done.stderr
+
+
+def test_log_refuses_nodes_behind_a_gateway(console_env: ConsoleEnv) -> None:
+    topology = console_env.tmp / "topology.conf"
+    topology.write_text("[routes]\nadmin: localhost\nlocalhost: n[1-2]\n", encoding="utf-8")
+    console_env.configure(gateways={"topology": str(topology), "head": "admin"})
+    for extra in ([], ["--dry-run"]):
+        done = subprocess.run([CLARA, "console", "log", "n[1-3]", "--duration", "5", *extra], capture_output=True,
+                              text=True, timeout=PATIENCE, stdin=subprocess.DEVNULL)
+        assert done.returncode == 1 and done.stdout == "", done.stderr
+        assert done.stderr.count("\n") == 1, done.stderr
+        assert "n[1-2] behind gateway localhost: run clara console log on the gateway" in done.stderr
+    assert not console_env.logdir.exists()  # nothing started, not even n3 (reached from here)
