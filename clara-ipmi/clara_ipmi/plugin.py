@@ -67,7 +67,17 @@ def make_hardware_backend(ctx: Context) -> HardwareBackend:
 
 
 def make_sol_console(ctx: Context) -> ConsoleBackend:
-    """Build the ``ipmi`` console backend: serial over LAN through each BMC."""
+    """Build the ``ipmi`` console backend: through the site's conmand when ``[ipmi] conmand`` is
+    set, as ``clara ipmi connect`` does (``[ipmi] console = sol`` keeps serial over LAN), else
+    serial over LAN through each BMC."""
+    from clara_core.errors import ConfigError
+
+    choice = ctx.config.get("ipmi", "console", default="auto").strip().lower() or "auto"
+    if choice not in ("auto", "conman", "sol"):
+        raise ConfigError(f"[ipmi] console: expected auto, conman or sol, got {choice!r}")
+    conmand = ctx.config.get("ipmi", "conmand", default="").strip()
+    if choice == "conman" or (choice == "auto" and conmand):
+        return make_conman_console(ctx)
     from clara_ipmi.console import make_sol_console as make
 
     return make(ctx)

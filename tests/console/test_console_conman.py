@@ -39,6 +39,17 @@ def test_text_on_the_serial_side_lands_in_each_nodes_log(conman_lab: ConmanLab, 
     assert conman_lab.sides["node000"].received == b""  # monitor mode: nothing sent to the node
 
 
+def test_the_ipmi_console_goes_through_conmand_when_the_site_has_one(
+        conman_lab: ConmanLab, console_env: ConsoleEnv) -> None:
+    """As ``clara ipmi connect``: with ``[ipmi] conmand`` and no console backend named, conman."""
+    console_env.configure(ipmi={"conmand": "127.0.0.1", "port": conman_lab.port})
+    proc = console_env.start("node000")
+    console_env.print_until_logged(conman_lab.sides["node000"], "node000", "through conmand")
+    code, _out, err = console_env.stop(proc)
+    assert code == 0, err
+    assert "<ConMan> Connection to console [node000] opened." in console_env.text("node000")
+
+
 def test_unknown_console_and_unwritable_logdir_one_line_each(conman_lab: ConmanLab, console_env: ConsoleEnv) -> None:
     blocker = console_env.tmp / "file"
     blocker.write_text("x\n")
