@@ -17,31 +17,19 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from benchlib import CLARA, ipmi_lab_env, measure, print_table
-from clara_lab.ipmisim import start_bmcs
+from benchlib import CLARA, ipmi_lab_env, measure, on_ipmi_lab, print_table
 
 
 def main() -> int:
     """Start the BMCs, run the contenders in turns, print the table."""
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 256
-    for program in ("ipmi_sim", "ipmitool"):
-        if shutil.which(program) is None:
-            print(f"bench_health: {program} not installed; skipped")
-            return 0
-    with tempfile.TemporaryDirectory(prefix="clara-bench-health-", ignore_cleanup_errors=True) as tmp:
-        root = Path(tmp)
-        lab = start_bmcs(root / "bmcs", count, ready_timeout=120)
-        try:
-            return _bench(root, lab.hosts, lab.port, lab.user, lab.password)
-        finally:
-            lab.stop()
+    return on_ipmi_lab("bench_health", count, ("ipmitool",),
+                       lambda root, lab: _bench(root, lab.hosts, lab.port, lab.user, lab.password))
 
 
 def _bench(root: Path, hosts: list[str], port: int, user: str, password: str) -> int:

@@ -15,32 +15,21 @@ and the ratios to clara. Usage: ``python benchmarks/bench_ipmi.py [N]``.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from benchlib import CLARA, ipmi_lab_env, measure, print_table, startup
-from clara_lab.ipmisim import start_bmcs, write_ini
+from benchlib import CLARA, ipmi_lab_env, measure, on_ipmi_lab, print_table, startup
+from clara_lab.ipmisim import write_ini
 from ClusterShell.NodeSet import NodeSet
 
 
 def main() -> int:
-    """Start the BMCs, run the three contenders, print the table."""
+    """Start the BMCs, run the contenders, print the table."""
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 256
-    for program in ("ipmi_sim", "ipmitool", "ipmipower"):
-        if shutil.which(program) is None:
-            print(f"bench_ipmi: {program} not installed; skipped")
-            return 0
-    with tempfile.TemporaryDirectory(prefix="clara-bench-ipmi-") as tmp:
-        root = Path(tmp)
-        lab = start_bmcs(root / "bmcs", count)
-        try:
-            return _bench(root, lab.hosts, lab.port, lab.user, lab.password)
-        finally:
-            lab.stop()
+    return on_ipmi_lab("bench_ipmi", count, ("ipmitool", "ipmipower"),
+                       lambda root, lab: _bench(root, lab.hosts, lab.port, lab.user, lab.password))
 
 
 def _bench(root: Path, hosts: list[str], port: int, user: str, password: str) -> int:

@@ -20,14 +20,12 @@ Usage: ``python benchmarks/bench_ipmi_dead.py [N [D [REPEAT]]]``.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-from benchlib import CLARA, measure
-from clara_lab.ipmisim import start_bmcs, write_ini
+from benchlib import CLARA, measure, on_ipmi_lab
+from clara_lab.ipmisim import write_ini
 from ClusterShell.NodeSet import NodeSet
 
 
@@ -45,18 +43,10 @@ def main() -> int:
     live = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
     dead = int(sys.argv[2]) if len(sys.argv) > 2 else 50
     repeat = int(sys.argv[3]) if len(sys.argv) > 3 else 3
-    for program in ("ipmi_sim", "ipmipower"):
-        if shutil.which(program) is None:
-            print(f"bench_ipmi_dead: {program} not installed; skipped")
-            return 0
-    with tempfile.TemporaryDirectory(prefix="clara-bench-dead-", ignore_cleanup_errors=True) as tmp:
-        root = Path(tmp)
-        lab = start_bmcs(root / "bmcs", live, ready_timeout=300)
-        try:
-            dead_hosts = [f"127.0.8.{i}" for i in range(1, dead + 1)]
-            return _bench(root, lab.hosts, dead_hosts, lab.port, lab.user, lab.password, repeat)
-        finally:
-            lab.stop()
+    dead_hosts = [f"127.0.8.{i}" for i in range(1, dead + 1)]
+    return on_ipmi_lab("bench_ipmi_dead", live, ("ipmipower",),
+                       lambda root, lab: _bench(root, lab.hosts, dead_hosts, lab.port, lab.user, lab.password, repeat),
+                       ready_timeout=300)
 
 
 def _bench(root: Path, hosts: list[str], dead: list[str], port: int, user: str, password: str, repeat: int) -> int:

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from clara_lab.ipmisim import write_ini
+from clara_lab.ipmisim import BmcLab, start_bmcs, write_ini
 from ClusterShell.NodeSet import NodeSet
 
 BIN = Path(sys.executable).parent
@@ -82,3 +84,20 @@ def ipmi_lab_env(root: Path, hosts: Sequence[str], port: int, user: str, passwor
     })
     env = dict(os.environ, CLARA_CONFIG=str(config), CLARA_PLUGINS="ipmi", CLARA_LOG_DIR=str(root / "logs"))
     return env, str(NodeSet.fromlist(hosts))
+
+
+def on_ipmi_lab(name: str, count: int, programs: Sequence[str], bench: Callable[[Path, BmcLab], int],
+                ready_timeout: float = 120) -> int:
+    """Start ``count`` simulated BMCs in a temporary folder, run ``bench(folder, lab)`` and stop
+    them; 0 with a line saying so when one of ``programs`` (and ipmi_sim) is not installed."""
+    for program in ("ipmi_sim", *programs):
+        if shutil.which(program) is None:
+            print(f"{name}: {program} not installed; skipped")
+            return 0
+    with tempfile.TemporaryDirectory(prefix=f"clara-{name}-", ignore_cleanup_errors=True) as tmp:
+        root = Path(tmp)
+        lab = start_bmcs(root / "bmcs", count, ready_timeout=ready_timeout)
+        try:
+            return bench(root, lab)
+        finally:
+            lab.stop()

@@ -496,6 +496,14 @@ class Config:
             return found[0], found[1], section
         return None
 
+    def where(self, section: str, key: str, dist: str | None = None) -> str:
+        """``<file>: [section] key`` where ``key`` is set (the section it came from, for a
+        distribution's key), or ``[section] key`` when it is not: how a message names a key."""
+        found = self.lookup(section, key, dist)
+        if found is None:
+            return f"[{section}-{dist}] or [{section}] {key}" if dist else f"[{section}] {key}"
+        return f"{found[1]}: [{found[2]}] {key}"
+
     def _missing(self, section: str, key: str, dist: str | None) -> ConfigError:
         where = f"[{section}-{dist}] or [{section}]" if dist else f"[{section}]"
         return ConfigError(f"{self._where_files()}: {where} {key}: missing")

@@ -213,6 +213,16 @@ class Context:
             streams.append(routed.remote)
         return routed.wrap(merge(streams))
 
+    @property
+    def wants_original_lines(self) -> bool:
+        """Whether node results should carry the original Clara's lines (``NodeResult.original``):
+        with ``-o original``, and on a gateway serving a head, which may print them."""
+        if self.options.output == "original":
+            return True
+        from clara_core.gateways.route import SERVING
+
+        return SERVING.get() is not None
+
     # -- secrets ----------------------------------------------------------
 
     @property

@@ -106,16 +106,15 @@ def read_limits(config: Config) -> Limits:
     interval = INTERVAL.get(config, SECTION, "interval", DEFAULT_INTERVAL)
     found = config.lookup(SECTION, "groups")
     groups: tuple[str, ...] = ()
-    where = f"[{SECTION}] groups"
+    where = config.where(SECTION, "groups")
     if found is not None:
-        value, path, section = found
-        where = f"{path}: [{section}] groups"
+        value = found[0]
         items = value if isinstance(value, list) else _split_items(str(value))
         groups = tuple(str(item).strip() for item in items if str(item).strip())
         for item in groups:
             _parse_item(item, where)
     if group_limit is not None and not groups:
-        raise ConfigError(f"{_where(config, 'group_limit')}: needs [{SECTION}] groups (the groups it limits)")
+        raise ConfigError(f"{config.where(SECTION, 'group_limit')}: needs [{SECTION}] groups (the groups it limits)")
     if groups and group_limit is None:
         raise ConfigError(f"{where}: needs [{SECTION}] group_limit (how many nodes of each group in a wave)")
     return Limits(wave_size, group_limit, groups, interval, where)
@@ -254,11 +253,6 @@ def _count(config: Config, key: str, rule: WholeNumberRule) -> int | None:
     if config.lookup(SECTION, key) is None:
         return None
     return rule.get(config, SECTION, key, 0)
-
-
-def _where(config: Config, key: str) -> str:
-    found = config.lookup(SECTION, key)
-    return f"{found[1]}: [{found[2]}] {key}" if found is not None else f"[{SECTION}] {key}"
 
 
 def _split_items(text: str) -> list[str]:

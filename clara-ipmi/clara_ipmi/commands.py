@@ -35,7 +35,6 @@ from clara_core.cli import (
     node_options,
 )
 from clara_core.context import Context
-from clara_core.gateways.route import SERVING
 from clara_core.protocols import BootDevice, PowerAction
 from clara_core.results import NodeResult
 
@@ -64,7 +63,7 @@ def _run(ctx: Context, nodes: NodeSet, verb: str, which: Capability[B],
     if ctx.options.dry_run:
         dry_run_report(ctx, verb, {BACKEND: nodes})
     name = click.get_current_context().command.name or ""
-    lines = ctx.options.output == "original" or SERVING.get() is not None
+    lines = ctx.wants_original_lines
 
     def served(backend: B, subset: NodeSet) -> Iterator[NodeResult]:
         results = call(backend, subset)

@@ -21,7 +21,6 @@ from ClusterShell.NodeSet import NodeSet
 
 from clara_core.capabilities import BMC, BOOT_DEVICE, POWER, SEL
 from clara_core.cli import PROCEED, NodeGroup, confirm_destructive, dry_run_report, finish, node_options
-from clara_core.gateways.route import SERVING
 from clara_core.protocols import BootDevice, PowerAction, PowerBackend
 
 if TYPE_CHECKING:
@@ -75,7 +74,7 @@ def _power(action: PowerAction, name: str, text: str) -> None:
         if ctx.options.dry_run and action is not PowerAction.STATUS:
             dry_run_report(ctx, verb, {NAME: nodes})
         # -o original: lines named by the host that serves the node (a gateway, by its config)
-        lines = action is PowerAction.STATUS and (ctx.options.output == "original" or SERVING.get() is not None)
+        lines = action is PowerAction.STATUS and ctx.wants_original_lines
 
         def call(backend: PowerBackend, subset: NodeSet) -> Iterator[NodeResult]:
             states = backend.power(subset, action)

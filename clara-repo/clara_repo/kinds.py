@@ -41,9 +41,7 @@ def kind_by_name(config: Config, dist: str) -> str:
         return RPM if match.group("distro") in _RHEL_LIKE else DEB
     distro = config.get("repo", "distro", dist, default="debian")
     if distro not in _DISTROS:
-        found = config.lookup("repo", "distro", dist)
-        where = f"{found[1]}: [{found[2]}] " if found else ""
-        raise ConfigError(f"{where}distro: {distro!r} is not supported (debian or rhel)")
+        raise ConfigError(f"{config.where('repo', 'distro', dist)}: {distro!r} is not supported (debian or rhel)")
     return _DISTROS[distro]
 
 

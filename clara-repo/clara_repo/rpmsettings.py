@@ -42,9 +42,7 @@ class RpmSettings:
         config.check_dist(dist)
         base = Path(config.get("repo", "repo_rpm", dist, default=DEFAULT_REPO_RPM))
         if not base.is_absolute():
-            found = config.lookup("repo", "repo_rpm", dist)
-            where = f"{found[1]}: [{found[2]}] " if found else ""
-            raise ConfigError(f"{where}repo_rpm: must be an absolute path, got {str(base)!r}")
+            raise ConfigError(f"{config.where('repo', 'repo_rpm', dist)}: must be an absolute path, got {str(base)!r}")
         archs = config.get_list("repo", "archs_rpm", dist, default=DEFAULT_ARCHS.split(","))
         if not archs:
             raise ConfigError(f"[repo] archs_rpm of {dist}: empty: list at least one (default: {DEFAULT_ARCHS})")

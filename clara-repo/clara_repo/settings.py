@@ -20,9 +20,7 @@ def words(value: str) -> str:
 
 def _bad(config: Config, key: str, dist: str, problem: str) -> ConfigError:
     """``<file>: [section] key: problem`` for the ``[repo]`` key of ``dist`` (set, since it is wrong)."""
-    found = config.lookup("repo", key, dist)
-    where = f"{found[1]}: [{found[2]}]" if found else f"[repo-{dist}] or [repo]"
-    return ConfigError(f"{where} {key}: {problem}")
+    return ConfigError(f"{config.where('repo', key, dist)}: {problem}")
 
 
 def _non_empty_words(config: Config, key: str, dist: str, default: str) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import re
 import threading
+from typing import TYPE_CHECKING
 
 import click
 from ClusterShell.NodeSet import NodeSet
@@ -23,15 +24,16 @@ from clara_core.cli.app import current_app
 from clara_core.cli.complete import complete_nodes
 from clara_core.cli.nodecmd import BoundedNumber, NodeGroup, dry_run_report, node_options
 from clara_core.config import Config, DurationRule, WholeNumberRule
-from clara_core.console_logs import LogSettings, Stream, log_consoles
-from clara_core.console_reading import FileFollower, grep_lines, last_lines
 from clara_core.context import Context
 from clara_core.errors import ClaraError, Terminated, UsageError
-from clara_core.gateways.route import plan_nodes
 from clara_core.hookspecs import hookimpl
 from clara_core.nodes import parse_nodeset
 from clara_core.output import report
 from clara_core.results import NodeResult
+
+if TYPE_CHECKING:  # the files' modules are imported when a verb runs, not at every start of clara
+    from clara_core.console_logs import LogSettings, Stream
+    from clara_core.console_reading import FileFollower
 
 #: ``--duration``: up to a year, more than 0.
 DURATION = DurationRule(maximum=366 * 86400.0)
@@ -78,6 +80,8 @@ def _streams(ctx: Context, nodes: NodeSet) -> tuple[dict[str, Stream], list[Node
 def _refuse_gateways(ctx: Context, nodes: NodeSet) -> None:
     """A :class:`ClaraError` when some of ``nodes`` sit behind a gateway of the topology: their
     logs belong on the gateway, which reaches their BMCs (``clara console log`` run there)."""
+    from clara_core.gateways.route import plan_nodes
+
     _local, by_gateway = plan_nodes(ctx.config, nodes)
     if by_gateway:
         behind = NodeSet.fromlist(by_gateway.values())
@@ -97,6 +101,8 @@ def log_command(ctx: Context, nodes: NodeSet, duration: float | None) -> None:
     reported on one line; the others go on. At the end, one line per outcome.
     Nodes behind a gateway are refused: run this command on the gateway.
     """
+    from clara_core.console_logs import LogSettings, log_consoles
+
     settings = {node: LogSettings.of(ctx.config, node) for node in nodes}  # config errors before any work
     _refuse_gateways(ctx, nodes)
     if ctx.options.dry_run:
@@ -115,6 +121,8 @@ def _parse_nodes(config: Config, text: str) -> NodeSet:
 
 def _files(config: Config, nodes: NodeSet, verb: str) -> tuple[dict[str, LogSettings], int]:
     """Every node's settings; the nodes without any log are reported (and counted)."""
+    from clara_core.console_logs import LogSettings
+
     found: dict[str, LogSettings] = {}
     missing = 0
     for node in nodes:
@@ -133,6 +141,8 @@ def _files(config: Config, nodes: NodeSet, verb: str) -> tuple[dict[str, LogSett
 @click.option("-f", "follow", is_flag=True, help="Then print new lines as they come, until Ctrl-C.")
 def tail(nodes: str, count: int, follow: bool) -> None:
     """Show the last lines of each node's console log, as "<node>: <line>"."""
+    from clara_core.console_reading import FileFollower, last_lines
+
     config = current_app().config
     node_set = _parse_nodes(config, nodes)
     settings, missing = _files(config, node_set, "tail")
@@ -184,6 +194,8 @@ def grep(pattern: str, nodes: str, ignore_case: bool) -> None:
         regex = re.compile(pattern, re.IGNORECASE if ignore_case else 0)
     except re.error as exc:
         raise UsageError(f"bad pattern {pattern!r}: {exc}") from None
+    from clara_core.console_reading import grep_lines
+
     config = current_app().config
     node_set = _parse_nodes(config, nodes)
     settings, missing = _files(config, node_set, "grep")

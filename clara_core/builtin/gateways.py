@@ -15,11 +15,10 @@ import click
 from ClusterShell.NodeSet import NodeSet
 
 from clara_core import __version__
-from clara_core.cli.nodecmd import clara_context, finish
+from clara_core.cli.nodecmd import BoundedNumber, clara_context, finish
 from clara_core.context import Options
 from clara_core.errors import ConfigError
-from clara_core.gateways.route import FANOUT_KEY, gateway_settings
-from clara_core.gateways.settings import DEFAULT_TOPOLOGY, MAX_FANOUT
+from clara_core.gateways import FANOUT_KEY, GATEWAY_FANOUT
 from clara_core.hookspecs import hookimpl
 from clara_core.output import OUTPUT_FORMATS
 from clara_core.results import NodeResult
@@ -69,13 +68,15 @@ def _check_one(job_gateway: str, kind: str, value: Any, reason: str, mine: str) 
 
 @gateways.command(name="check")
 @click.option("-o", "--output", type=click.Choice(OUTPUT_FORMATS), default=None, help="Folded text or JSON.")
-@click.option("--gateway-fanout", type=click.IntRange(1, MAX_FANOUT), default=None, metavar="N",
+@click.option("--gateway-fanout", type=BoundedNumber(GATEWAY_FANOUT), default=None, metavar="N",
               help="How many gateways at once (overrides [gateways] fanout).")
 @click.pass_context
 def check(click_ctx: click.Context, output: str | None, gateway_fanout: int | None) -> None:
     """Reach every gateway, show its Clara version and plugins, flag a version other than this one's."""
     from clara_core.gateways.protocol import Request
     from clara_core.gateways.remote import ask_each
+    from clara_core.gateways.route import gateway_settings
+    from clara_core.gateways.settings import DEFAULT_TOPOLOGY
     from clara_core.gateways.topology import Topology, check_resolves
 
     if gateway_fanout is not None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Generator, Iterator
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import click
 from ClusterShell.NodeSet import NodeSet
@@ -24,11 +24,12 @@ from clara_core.capabilities import BOOT_DEVICE, POWER, SEL
 from clara_core.cli.nodecmd import NOT_SENT, NodeGroup, confirm_destructive, dry_run_report, finish, node_options
 from clara_core.context import Context
 from clara_core.errors import BackendNotFound, Terminated
-from clara_core.gateways.route import SERVING, plan_nodes
 from clara_core.hookspecs import hookimpl
 from clara_core.protocols import DESTRUCTIVE_POWER_ACTIONS, BootDevice, PowerAction, PowerBackend
 from clara_core.results import NodeResult
-from clara_core.sequencing import Plan, plan
+
+if TYPE_CHECKING:
+    from clara_core.sequencing import Plan
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,9 @@ def _power_command(action: PowerAction) -> click.Command:
         verb = f"power {action.value}"
         # The limits and groups are read before anything else: a mistake is one line, nothing sent.
         # On a gateway the head has already cut its share into waves: it is sent as it comes.
+        from clara_core.gateways.route import SERVING
+        from clara_core.sequencing import plan
+
         sequenced = action in SEQUENCED_ACTIONS and SERVING.get() is None
         waves = plan(ctx.config, nodes) if sequenced else None
         if action in DESTRUCTIVE_POWER_ACTIONS:
@@ -93,6 +97,8 @@ def dry_run_plan(ctx: Context, verb: str, nodes: NodeSet, waves: Plan) -> None:
         f"{verb}: {len(nodes)} node{'s' if len(nodes) != 1 else ''} in {count} wave{'s' if count != 1 else ''}"
         f" ({waves.limits.describe()})"
     )
+    from clara_core.gateways.route import plan_nodes
+
     for index, wave in enumerate(waves.waves):
         when = f"wave {index + 1} at +{waves.offset(index):g}s"
         local, shares = plan_nodes(ctx.config, wave)
@@ -108,6 +114,8 @@ def check_backends(ctx: Context, nodes: NodeSet) -> None:
     """Resolve the power backend of every node served here before the first wave, so that a
     bad backend name or a backend that fails to start stops the command before anything is
     sent (nodes behind a gateway get theirs there; a bad topology fails here too)."""
+    from clara_core.gateways.route import plan_nodes
+
     local, _behind_gateways = plan_nodes(ctx.config, nodes)
     if not local:
         return

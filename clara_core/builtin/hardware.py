@@ -19,13 +19,15 @@ from clara_core.context import Context
 from clara_core.errors import ConfigError, UsageError
 from clara_core.hookspecs import hookimpl
 from clara_core.output import report
-from clara_core.protocols.hardware import Level, SensorKind
 from clara_core.results import NodeResult
 
 #: ``-o`` of the new commands: no ``original`` (the original Clara had none of them); ``csv``
 #: where there is a table.
 VERDICT_FORMATS = ("text", "json")
 TABLE_FORMATS = ("text", "json", "csv")
+#: ``--type``: the values of :class:`~clara_core.protocols.hardware.SensorKind`, written out so that
+#: building the command does not import the records' module at every start of ``clara``.
+SENSOR_TYPES = ("temperature", "fan", "power", "voltage", "current", "other")
 _AGO_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
@@ -74,6 +76,8 @@ def health(ctx: Context, nodes: NodeSet, since: str | None) -> None:
         dry_run_report(ctx, "read the health of", ctx.split_by_backend(HARDWARE, nodes))
 
     def render(results: list[NodeResult], whole: NodeSet | None) -> int:
+        from clara_core.protocols.hardware import Level
+
         code = report(results, ctx.options.output, whole=whole)
         unhealthy = any((r.data.get("health") or {}).get("level", Level.OK.value) != Level.OK.value
                         for r in results if r.ok)
@@ -84,7 +88,7 @@ def health(ctx: Context, nodes: NodeSet, since: str | None) -> None:
 
 
 @click.command()
-@click.option("--type", "kinds", multiple=True, type=click.Choice([k.value for k in SensorKind]),
+@click.option("--type", "kinds", multiple=True, type=click.Choice(SENSOR_TYPES),
               help="Only sensors of this type (repeat for several).")
 @click.option("--name", "patterns", multiple=True, metavar="PATTERN",
               help="Only sensors whose name matches this shell pattern, any case ('CPU*', '*fan*').")
@@ -99,6 +103,7 @@ def sensors(ctx: Context, nodes: NodeSet, kinds: tuple[str, ...], patterns: tupl
     clara sensors --type temperature --name 'CPU*' -o csv node[1-400]
     """
     from clara_core.hardware_views import filter_sensors, write_sensors
+    from clara_core.protocols.hardware import SensorKind
 
     if ctx.options.dry_run:
         dry_run_report(ctx, "read the sensors of", ctx.split_by_backend(HARDWARE, nodes))

@@ -27,9 +27,8 @@ from clara_core.cli.complete import complete_nodes
 from clara_core.config import Config, DurationRule, WholeNumberRule
 from clara_core.context import PARALLEL, TIMEOUT, Context, Options
 from clara_core.errors import AbortedByUser, ConfigError, Terminated, UsageError
-from clara_core.gateways.route import FANOUT_KEY as GATEWAY_FANOUT_KEY
-from clara_core.gateways.route import plan_nodes
-from clara_core.gateways.settings import GATEWAY_FANOUT
+from clara_core.gateways import FANOUT_KEY as GATEWAY_FANOUT_KEY
+from clara_core.gateways import GATEWAY_FANOUT
 from clara_core.nodes import parse_nodeset
 from clara_core.output import OUTPUT_FORMATS, collect, report
 from clara_core.results import NodeResult
@@ -233,6 +232,8 @@ def confirm_destructive(
 
 def dry_run_report(ctx: Context, verb: str, groups: dict[str, NodeSet]) -> None:
     """Print what a dry run would do, per backend (per gateway for nodes behind one), then exit 0."""
+    from clara_core.gateways.route import plan_nodes
+
     for backend, nodes in sorted(groups.items()):
         local, shares = plan_nodes(ctx.config, nodes)
         if local:

@@ -19,13 +19,13 @@ from ClusterShell.NodeSet import NodeSet
 
 from clara_core.config import Config
 from clara_core.errors import ConfigError
+from clara_core.gateways import FANOUT_KEY
 from clara_core.gateways.settings import GatewaySettings, load_settings
 from clara_core.results import NodeResult
 
 log = logging.getLogger(__name__)
 
 #: Where ``--gateway-fanout`` is kept in the Click context's ``meta``.
-FANOUT_KEY = "clara.gateway_fanout"
 
 
 @dataclass(frozen=True)

@@ -7,18 +7,14 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from clara_core.config import Config, NodeSettings, WholeNumberRule
+from clara_core.config import Config, NodeSettings
 from clara_core.errors import ConfigError
+from clara_core.gateways import DEFAULT_FANOUT, GATEWAY_FANOUT
 
 #: Where ClusterShell keeps its topology; used when ``[gateways] topology`` is not set.
 DEFAULT_TOPOLOGY = Path("/etc/clustershell/topology.conf")
 #: The command run on a gateway when ``[gateways] command`` is not set.
 DEFAULT_COMMAND = ("clara",)
-#: Gateways driven at once (``fanout``, ``--gateway-fanout``).
-DEFAULT_FANOUT = 64
-MAX_FANOUT = 4096
-#: ``[gateways] fanout``, ``--gateway-fanout``: gateways driven at once.
-GATEWAY_FANOUT = WholeNumberRule(1, MAX_FANOUT)
 #: Seconds allowed to open the ssh connection to a gateway.
 DEFAULT_CONNECT_TIMEOUT = 10.0
 #: Seconds allowed to one gateway's whole run (its share of the nodes).

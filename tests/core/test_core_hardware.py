@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clara_core.builtin.hardware import parse_since
+from clara_core.builtin.hardware import SENSOR_TYPES, parse_since
 from clara_core.errors import UsageError
 from clara_core.hardware_views import (
     SENSOR_CSV_COLUMNS,
@@ -175,3 +175,7 @@ def test_health_refuses_a_bad_since_in_config_and_formats_it_has_not(
     clara_config({"common": {}})
     diff = run_clara("inventory", "--diff", "-o", "csv", "node1")
     assert diff.returncode == 2 and "inventory --diff: -o csv" in diff.stderr
+
+
+def test_the_type_option_offers_every_sensor_kind() -> None:
+    assert tuple(kind.value for kind in SensorKind) == SENSOR_TYPES
